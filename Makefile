@@ -1,0 +1,39 @@
+# climatelake — two commands: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test test-quick lint bench clean
+
+$(STAMP): pyproject.toml package.json
+	@command -v node >/dev/null || { echo "Node.js 20+ and npm are needed for Azurite: install them first (e.g. apt-get install nodejs npm)."; exit 1; }
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[local,dev]'
+	npm install --no-audit --no-fund --silent
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Start the whole local stack with sample data and a demo request; Ctrl-C stops it.
+run: install
+	$(PY) -m emulators.stack up --demo
+
+## The whole suite (starts and stops every part it needs).
+test: install
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q
+
+## Quick loop: unit and contract tests, no end-to-end stack.
+test-quick: install
+	$(PY) -m pytest -q -m "not stack"
+
+lint: install
+	$(PY) -m ruff check .
+
+bench: install
+	$(PY) bench/e2e_latency.py
+
+clean:
+	rm -rf .local

@@ -1,0 +1,47 @@
+"""Helpers every climatelake job uses; plain PySpark, so it runs the same on Databricks and on Sail.
+
+Why EXTERNAL tables written by path and then registered: Sail treats MANAGED Unity Catalog tables as
+catalog-managed (commits through the catalog) and cannot overwrite them via ``saveAsTable``; writing Delta to
+a path and registering it works on Sail and on Databricks alike.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pyspark.sql import DataFrame, SparkSession
+
+WEATHER_COLUMNS = (
+    "city_id",
+    "date",
+    "hour",
+    "temp",
+    "wind_speed",
+    "description",
+    "precipitation",
+    "humidity",
+)
+
+
+def spark_session(app_name: str) -> SparkSession:
+    """The cluster's session on Databricks; the Spark Connect server in SPARK_REMOTE locally."""
+    return SparkSession.builder.appName(app_name).getOrCreate()
+
+
+def ensure_schema(spark: SparkSession, catalog: str, schema: str) -> None:
+    spark.sql(f"CREATE SCHEMA IF NOT EXISTS {catalog}.{schema}")
+
+
+def write_table(df: DataFrame, full_name: str, location: str, *, replace_where: str | None = None) -> None:
+    """Overwrite the Delta data at ``location`` (or only the rows matching ``replace_where``) and make sure
+    the table ``full_name`` is registered in Unity Catalog, pointing there."""
+    writer = df.write.format("delta").mode("overwrite")
+    if replace_where:
+        writer = writer.option("replaceWhere", replace_where)
+    writer.save(location)
+    df.sparkSession.sql(f"CREATE TABLE IF NOT EXISTS {full_name} USING DELTA LOCATION '{location}'")
+
+
+def request_table_suffix(request_id: str) -> str:
+    """A Unity Catalog-safe table name part for a request id (lower-case letters, digits, underscores)."""
+    return re.sub(r"[^a-z0-9_]", "_", request_id.lower())

@@ -1,0 +1,48 @@
+"""The ``make run`` demo: sample data in, one request through the gateway, its result out."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+
+import requests
+
+from emulators.common.event_sink import EventSink
+
+
+def run(stack, sink: EventSink, cities: list[int], start: dt.date, end: dt.date) -> None:
+    began = time.monotonic()
+    print(f"Loading sample weather for cities {cities}, {start} … {end} …", flush=True)
+    info = stack.bootstrap(cities, start, end)
+    print(
+        f"  deployed jobs {info['jobs']}; ingest run {info['ingest_run_id']} "
+        f"({time.monotonic() - began:.1f} s)"
+    )
+    headers = {"Authorization": f"Bearer {stack.api_key}"}
+    gateway = stack.url("gateway")
+    body = {
+        "city_ids": cities[:2],
+        "start_date": start.isoformat(),
+        "end_date": (start + dt.timedelta(days=6)).isoformat(),
+        "metrics": ["temp", "precipitation", "description"],
+    }
+    print(f"POST {gateway}/v1/requests {json.dumps(body)}", flush=True)
+    answer = requests.post(f"{gateway}/v1/requests", json=body, headers=headers, timeout=30)
+    answer.raise_for_status()
+    request_id = answer.json()["request_id"]
+    print(f"  202 Accepted: request {request_id}; waiting for its completion event …", flush=True)
+    event = sink.wait_for(lambda e: e["data"].get("request_id") == request_id, timeout=300)
+    print(f"  {event['eventType']}: {json.dumps(event['data'])}")
+    status = requests.get(f"{gateway}/v1/requests/{request_id}", headers=headers, timeout=30).json()
+    print(f"GET /v1/requests/{request_id} → {status['status']}")
+    if status["status"] == "succeeded":
+        result = requests.get(
+            f"{gateway}/v1/requests/{request_id}/results", headers=headers, timeout=60
+        ).json()
+        print(
+            f"GET /v1/requests/{request_id}/results → {result['row_count']} rows from {result['table']} "
+            f"v{result['delta_version']}; first rows:"
+        )
+        for row in result["rows"][:5]:
+            print(f"  {row}")

@@ -1,0 +1,3 @@
+from emulators.eventgrid.server import main
+
+main()

@@ -1,0 +1,3 @@
+from emulators.functions_host.server import main
+
+main()

@@ -1,0 +1,494 @@
+"""The local stack launcher: Azurite, Sail, the workspace, Event Grid and Functions stand-ins, the gateway.
+
+``python -m emulators.stack up [--demo]`` starts everything (``make run``), bootstraps it (containers,
+bundle deploy, sample data, ingest) and serves until Ctrl-C, which stops every process it started. The
+tests use :class:`Stack` the same way, on free ports, in memory, in a temporary folder.
+
+Every setting has an environment variable (README, "Configuration"): ports ``CLIMATELAKE_<PART>_PORT``,
+state folder ``CLIMATELAKE_STATE_DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from climatelake.settings import AZURITE_ACCOUNT, AZURITE_KEY, azurite_connection_string
+
+ROOT = Path(__file__).resolve().parent.parent
+JOB_EVENTS_DESTINATION = "climatelake-job-events"
+PARTS = ("blob", "queue", "table", "workspace", "sail", "eventgrid", "functions", "gateway")
+DEFAULT_PORTS = {
+    "blob": 10000,
+    "queue": 10001,
+    "table": 10002,
+    "workspace": 8080,
+    "sail": 50051,
+    "eventgrid": 7080,
+    "functions": 7071,
+    "gateway": 8000,
+}
+
+
+class StackError(RuntimeError):
+    """A part could not start; the message says which and why (with the end of its log)."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def wait_until(
+    check, timeout: float, what: str, process: subprocess.Popen | None = None, log_path: Path | None = None
+) -> None:
+    """Poll ``check()`` until it is true; fail early if ``process`` died. Never a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    delay = 0.02
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise StackError(f"{what} exited with code {process.returncode}.\n{_tail(log_path)}")
+        try:
+            if check():
+                return
+        except (requests.RequestException, OSError):
+            pass
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.25)
+    raise StackError(f"{what} was not ready within {timeout:.0f} s.\n{_tail(log_path)}")
+
+
+def _tail(path: Path | None, lines: int = 20) -> str:
+    if path is None or not path.exists():
+        return ""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _http_ok(url: str, **kwargs: Any) -> bool:
+    return requests.get(url, timeout=2, **kwargs).status_code < 500
+
+
+def _tcp_open(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), timeout=1):
+        return True
+
+
+@dataclass
+class Stack:
+    """One running local stack. ``env`` configures product code (gateway, functions, CLI) to use it."""
+
+    state_dir: Path
+    in_memory: bool = False
+    ports: dict[str, int] = field(default_factory=dict)
+    subscribers: list[str] = field(default_factory=list)
+    gateway_workers: int = 2
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.state_dir = Path(self.state_dir).resolve()
+        for part in PARTS:
+            self.ports.setdefault(part, free_port())
+        self.workspace_token = "dapi-local-" + secrets.token_hex(16)
+        self.topic_key = secrets.token_urlsafe(24)
+        self.function_key = secrets.token_urlsafe(24)
+        self.api_key = "clk_" + secrets.token_urlsafe(24)
+
+    # addresses ---------------------------------------------------------------------------------
+    def url(self, part: str) -> str:
+        return f"http://127.0.0.1:{self.ports[part]}"
+
+    @property
+    def connection_string(self) -> str:
+        return azurite_connection_string(self.ports["blob"], self.ports["queue"], self.ports["table"])
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Environment for product code: exactly what would point it at Azure + Databricks instead."""
+        import hashlib
+
+        return {
+            "CLIMATELAKE_STORAGE_CONNECTION_STRING": self.connection_string,
+            "DATABRICKS_HOST": self.url("workspace"),
+            "DATABRICKS_TOKEN": self.workspace_token,
+            "CLIMATELAKE_EVENTGRID_TOPIC_ENDPOINT": f"{self.url('eventgrid')}/api/events",
+            "CLIMATELAKE_EVENTGRID_TOPIC_KEY": self.topic_key,
+            "CLIMATELAKE_API_KEY_SHA256": hashlib.sha256(self.api_key.encode()).hexdigest(),
+        }
+
+    # life cycle --------------------------------------------------------------------------------
+    def start(self) -> Stack:
+        busy = [f"{part}={port}" for part, port in self.ports.items() if not port_is_free(port)]
+        if busy:
+            raise StackError(
+                f"ports already in use: {', '.join(busy)}; set CLIMATELAKE_<PART>_PORT "
+                "to free ones, or stop what holds them."
+            )
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        (self.state_dir / "logs").mkdir(exist_ok=True)
+        try:
+            self._start_azurite()
+            self._start_sail()
+            self._start_workspace()
+            self._start_eventgrid()
+            self._start_functions()
+            self._start_gateway()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop every process (SIGTERM to its group, SIGKILL after 10 s); leave none running."""
+        for process in reversed(list(self.processes.values())):
+            if process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    continue
+        for process in reversed(list(self.processes.values())):
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=5)
+        self.processes.clear()
+
+    def _spawn(
+        self, name: str, args: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT
+    ) -> tuple[subprocess.Popen, Path]:
+        log_path = self.state_dir / "logs" / f"{name}.log"
+        log_file = open(log_path, "ab")  # noqa: SIM115 - the child process owns it
+        base = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("DATABRICKS_", "SAIL_", "UNITY_", "UC_", "AZURE_", "CLIMATELAKE_"))
+        }
+        process = subprocess.Popen(
+            args,
+            cwd=str(cwd),
+            env={**base, **(env or {})},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log_file.close()
+        self.processes[name] = process
+        return process, log_path
+
+    def _start_azurite(self) -> None:
+        azurite = ROOT / "node_modules" / ".bin" / "azurite"
+        if not azurite.exists():
+            raise StackError("Azurite is not installed: run `make install` (needs Node.js 20 and npm).")
+        args = [
+            str(azurite),
+            "--silent",
+            "--skipApiVersionCheck",
+            "--disableTelemetry",
+            "--loose",
+            "--blobHost",
+            "127.0.0.1",
+            "--queueHost",
+            "127.0.0.1",
+            "--tableHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(self.ports["blob"]),
+            "--queuePort",
+            str(self.ports["queue"]),
+            "--tablePort",
+            str(self.ports["table"]),
+        ]
+        if self.in_memory:
+            args.append("--inMemoryPersistence")
+        else:
+            args += ["--location", str(self.state_dir / "azurite")]
+        process, log_path = self._spawn("azurite", args)
+        for part in ("blob", "queue", "table"):
+            wait_until(lambda p=part: _tcp_open(self.ports[p]), 30, f"Azurite {part}", process, log_path)
+
+    def _start_sail(self) -> None:
+        catalog_uri = f"{self.url('workspace')}/api/2.1/unity-catalog"
+        env = {
+            "AZURE_STORAGE_ACCOUNT_NAME": AZURITE_ACCOUNT,
+            "AZURE_STORAGE_ACCOUNT_KEY": AZURITE_KEY,
+            "AZURE_STORAGE_ENDPOINT": f"{self.url('blob')}/{AZURITE_ACCOUNT}",
+            "AZURE_ALLOW_HTTP": "true",
+            "SAIL_CATALOG__LIST": f'[{{name="climatelake", type="unity", uri="{catalog_uri}", '
+            f'default_catalog="climatelake", token="{self.workspace_token}"}}]',
+            "SAIL_CATALOG__DEFAULT_CATALOG": "climatelake",
+            "RUST_LOG": "warn",
+        }
+        sail = Path(sys.executable).parent / "sail"
+        process, log_path = self._spawn(
+            "sail",
+            [str(sail), "spark", "server", "--ip", "127.0.0.1", "--port", str(self.ports["sail"])],
+            env,
+        )
+        wait_until(lambda: _tcp_open(self.ports["sail"]), 30, "Sail", process, log_path)
+
+    def _start_workspace(self) -> None:
+        config = {
+            "data_dir": str(self.state_dir / "workspace"),
+            "tokens": {self.workspace_token: "local-user@climatelake.dev"},
+            "managed_root": f"abfss://lake@{AZURITE_ACCOUNT}.dfs.core.windows.net/unity",
+            "storage_connection_string": self.connection_string,
+            "task_env": {"SPARK_REMOTE": f"sc://127.0.0.1:{self.ports['sail']}"},
+            "notification_destinations": {
+                JOB_EVENTS_DESTINATION: f"{self.url('functions')}/api/job-events?code={self.function_key}",
+            },
+        }
+        if self.in_memory:
+            shutil.rmtree(self.state_dir / "workspace", ignore_errors=True)
+        path = self._write_json("workspace.json", config)
+        process, log_path = self._spawn(
+            "workspace",
+            [
+                sys.executable,
+                "-m",
+                "emulators.workspace",
+                "--port",
+                str(self.ports["workspace"]),
+                "--config",
+                str(path),
+            ],
+        )
+        headers = {"Authorization": f"Bearer {self.workspace_token}"}
+        wait_until(
+            lambda: (
+                requests.get(f"{self.url('workspace')}/api/2.0/local/ping", headers=headers, timeout=2).ok
+            ),
+            30,
+            "workspace stand-in",
+            process,
+            log_path,
+        )
+
+    def _start_eventgrid(self) -> None:
+        functions = self.url("functions")
+        subscriptions = [
+            {
+                "name": "manifest-created",
+                "topic": "storage",
+                "endpoint": f"{functions}/runtime/webhooks/EventGrid?functionName=on_manifest_created",
+                "filter": {
+                    "includedEventTypes": ["Microsoft.Storage.BlobCreated"],
+                    "subjectBeginsWith": "/blobServices/default/containers/manifests/",
+                },
+            }
+        ]
+        subscriptions += [
+            {"name": f"subscriber-{i}", "topic": "climatelake", "endpoint": endpoint}
+            for i, endpoint in enumerate(self.subscribers)
+        ]
+        config = {
+            "data_dir": str(self.state_dir / "eventgrid"),
+            "time_scale": 0.05,
+            "topics": {"climatelake": {"key": self.topic_key}},
+            "system_topic": {
+                "name": "storage",
+                "connection_string": self.connection_string,
+                "containers": ["manifests"],
+            },
+            "subscriptions": subscriptions,
+        }
+        if self.in_memory:
+            shutil.rmtree(self.state_dir / "eventgrid", ignore_errors=True)
+        path = self._write_json("eventgrid.json", config)
+        process, log_path = self._spawn(
+            "eventgrid",
+            [
+                sys.executable,
+                "-m",
+                "emulators.eventgrid",
+                "--port",
+                str(self.ports["eventgrid"]),
+                "--config",
+                str(path),
+            ],
+        )
+        wait_until(
+            lambda: _http_ok(f"{self.url('eventgrid')}/local/health"),
+            30,
+            "Event Grid stand-in",
+            process,
+            log_path,
+        )
+
+    def _start_functions(self) -> None:
+        settings = {
+            "IsEncrypted": False,
+            "Values": {
+                "FUNCTIONS_WORKER_RUNTIME": "python",
+                "AzureWebJobsStorage": self.connection_string,
+                **{k: v for k, v in self.env.items() if k != "CLIMATELAKE_API_KEY_SHA256"},
+            },
+        }
+        path = self._write_json("local.settings.json", settings)
+        process, log_path = self._spawn(
+            "functions",
+            [
+                sys.executable,
+                "-m",
+                "emulators.functions_host",
+                "--port",
+                str(self.ports["functions"]),
+                "--app-dir",
+                str(ROOT),
+                "--settings",
+                str(path),
+            ],
+            {"FUNCTIONS_HOST_KEYS": self.function_key},
+        )
+        wait_until(
+            lambda: requests.get(f"{self.url('functions')}/admin/host/status", timeout=2).ok,
+            60,
+            "Functions host",
+            process,
+            log_path,
+        )
+
+    def _start_gateway(self) -> None:
+        gunicorn = Path(sys.executable).parent / "gunicorn"
+        process, log_path = self._spawn(
+            "gateway",
+            [
+                str(gunicorn),
+                "--bind",
+                f"127.0.0.1:{self.ports['gateway']}",
+                "--workers",
+                str(self.gateway_workers),
+                "--threads",
+                "4",
+                "--access-logfile",
+                "-",
+                "flask_gateway:create_app()",
+            ],
+            self.env,
+        )
+        wait_until(
+            lambda: requests.get(f"{self.url('gateway')}/healthz", timeout=2).ok,
+            60,
+            "gateway",
+            process,
+            log_path,
+        )
+
+    def _write_json(self, name: str, data: dict[str, Any]) -> Path:
+        path = self.state_dir / name
+        path.write_text(json.dumps(data, indent=2))
+        path.chmod(0o600)
+        return path
+
+    # bootstrap ---------------------------------------------------------------------------------
+    def settings(self):
+        from climatelake.settings import Settings
+
+        return Settings.from_env(self.env)
+
+    def workspace_client(self):
+        from databricks.sdk import WorkspaceClient
+
+        return WorkspaceClient(host=self.url("workspace"), token=self.workspace_token)
+
+    def bootstrap(self, cities: list[int], start: dt.date, end: dt.date) -> dict[str, Any]:
+        """Containers and tables, the bundle's jobs, sample data and the ingest run (product code does it)."""
+        from climatelake.bootstrap import bootstrap
+
+        return bootstrap(self.settings(), self.workspace_client(), cities, start, end)
+
+
+def _configured_ports() -> dict[str, int]:
+    return {
+        part: int(os.environ.get(f"CLIMATELAKE_{part.upper()}_PORT", port))
+        for part, port in DEFAULT_PORTS.items()
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m emulators.stack", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start the whole local stack and serve until Ctrl-C")
+    up.add_argument("--demo", action="store_true", help="load sample data and submit one demo request")
+    up.add_argument("--cities", type=int, default=3)
+    up.add_argument("--start", default="2024-01-01")
+    up.add_argument("--end", default="2024-03-31")
+    args = parser.parse_args(argv)
+
+    from emulators.common.event_sink import EventSink
+
+    sink = EventSink(
+        on_event=lambda e: print(f"[subscriber] {e['eventType']} {json.dumps(e['data'])}", flush=True)
+    )
+    state_dir = Path(os.environ.get("CLIMATELAKE_STATE_DIR", ROOT / ".local" / "stack"))
+    stack = Stack(state_dir, ports=_configured_ports(), subscribers=[sink.url])
+    stopping = False
+
+    def on_signal(signum, frame):
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        print(f"Starting the local stack in {state_dir} …", flush=True)
+        stack.start()
+        if args.demo:
+            from emulators import demo
+
+            demo.run(
+                stack,
+                sink,
+                list(range(1, args.cities + 1)),
+                dt.date.fromisoformat(args.start),
+                dt.date.fromisoformat(args.end),
+            )
+        print(
+            f"\nGateway:  {stack.url('gateway')}\nAPI key:  {stack.api_key}\n"
+            f"Try:      curl -H 'Authorization: Bearer {stack.api_key}' {stack.url('gateway')}/healthz\n"
+            "Serving; Ctrl-C stops everything.",
+            flush=True,
+        )
+        while all(p.poll() is None for p in stack.processes.values()):
+            time.sleep(1)
+        dead = [n for n, p in stack.processes.items() if p.poll() is not None]
+        print(f"stopping: {', '.join(dead)} exited (logs in {state_dir / 'logs'})", file=sys.stderr)
+        return 1
+    except StackError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        print("Stopping the local stack …", flush=True)
+        stack.stop()
+        sink.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,3 @@
+from emulators.workspace.server import main
+
+main()

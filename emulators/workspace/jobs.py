@@ -1,0 +1,231 @@
+"""Jobs 2.2 state and behaviour (no HTTP here): jobs, runs and their life cycle.
+
+A run moves PENDING → (QUEUED while the job is at ``max_concurrent_runs``) → RUNNING → TERMINATED with a
+``result_state`` (SUCCESS, FAILED, TIMEDOUT, CANCELED), or INTERNAL_ERROR when the stand-in itself could
+not run it (for example it restarted mid-run). Execution is delegated to a :class:`runner.RunExecutor`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from emulators.common.records import RecordStore
+from emulators.workspace.errors import ApiError, invalid, not_found
+
+ACTIVE = ("PENDING", "QUEUED", "RUNNING", "TERMINATING")
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _state(life_cycle: str, result: str | None = None, message: str = "") -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "life_cycle_state": life_cycle,
+        "state_message": message,
+        "user_cancelled_or_timedout": result in ("CANCELED", "TIMEDOUT"),
+    }
+    if result:
+        state["result_state"] = result
+    return state
+
+
+def _status(life_cycle: str, result: str | None, message: str) -> dict[str, Any]:
+    """The newer ``status`` object that accompanies ``state`` in Jobs 2.2 answers."""
+    status: dict[str, Any] = {
+        "state": "TERMINATED" if life_cycle in ("TERMINATED", "INTERNAL_ERROR") else life_cycle
+    }
+    if result or life_cycle == "INTERNAL_ERROR":
+        code = {
+            "SUCCESS": "SUCCESS",
+            "FAILED": "RUN_EXECUTION_ERROR",
+            "TIMEDOUT": "TIMED_OUT",
+            "CANCELED": "CANCELED",
+        }.get(result or "", "INTERNAL_ERROR")
+        status["termination_details"] = {
+            "code": code,
+            "message": message,
+            "type": "SUCCESS"
+            if result == "SUCCESS"
+            else ("CLIENT_ERROR" if result == "FAILED" else "INTERNAL_ERROR"),
+        }
+    return status
+
+
+class Jobs:
+    def __init__(self, store: RecordStore, host_url: str = "") -> None:
+        self.store = store
+        self.host_url = host_url
+        self.changed = threading.Condition(store.lock)
+        self._recover_lost_runs()
+
+    # jobs ---------------------------------------------------------------------------------------
+    def create(self, settings: dict[str, Any], principal: str) -> int:
+        if not settings.get("tasks"):
+            raise invalid("A job needs at least one task.")
+        job_id = self.store.next_id("job", start=1001)
+        self.store.put(
+            "job",
+            f"{job_id:012d}",
+            {
+                "job_id": job_id,
+                "creator_user_name": principal,
+                "run_as_user_name": principal,
+                "created_time": _now_ms(),
+                "settings": settings,
+            },
+        )
+        return job_id
+
+    def get(self, job_id: Any) -> dict[str, Any]:
+        try:
+            key = f"{int(job_id):012d}"
+        except (TypeError, ValueError):
+            raise invalid(f"Invalid job_id '{job_id}'.") from None
+        record = self.store.get("job", key)
+        if record is None:
+            raise ApiError(400, "INVALID_PARAMETER_VALUE", f"Job {job_id} does not exist.")
+        return record
+
+    def list(self, name: str | None = None) -> list[dict[str, Any]]:
+        jobs = [body for _, body in self.store.scan("job")]
+        if name:
+            jobs = [j for j in jobs if j["settings"].get("name") == name]
+        return jobs
+
+    def reset(self, job_id: Any, settings: dict[str, Any]) -> None:
+        record = self.get(job_id)
+        record["settings"] = settings
+        self.store.put("job", f"{record['job_id']:012d}", record)
+
+    def delete(self, job_id: Any) -> None:
+        record = self.get(job_id)
+        self.store.delete("job", f"{record['job_id']:012d}")
+
+    # runs ---------------------------------------------------------------------------------------
+    def run_now(
+        self,
+        job_id: Any,
+        job_parameters: dict[str, str] | None,
+        idempotency_token: str | None,
+        principal: str,
+    ) -> tuple[int, int, bool]:
+        """Create a run; with an ``idempotency_token`` already used, return that run instead.
+
+        Returns (run_id, number_in_job, created).
+        """
+        job = self.get(job_id)
+        with self.store.lock:
+            if idempotency_token:
+                existing = self.store.get("idempotency", idempotency_token)
+                if existing:
+                    return existing["run_id"], existing["number_in_job"], False
+            declared = {p["name"]: str(p.get("default", "")) for p in job["settings"].get("parameters") or []}
+            unknown = set(job_parameters or {}) - set(declared)
+            if unknown:
+                raise invalid(f"Job parameters {sorted(unknown)} are not defined in job {job['job_id']}.")
+            values = {**declared, **{k: str(v) for k, v in (job_parameters or {}).items()}}
+            run_id = self.store.next_id("run", start=5001)
+            number = self.store.next_id(f"run-number-{job['job_id']}")
+            settings = job["settings"]
+            run = {
+                "job_id": job["job_id"],
+                "run_id": run_id,
+                "number_in_job": number,
+                "original_attempt_run_id": run_id,
+                "run_name": settings.get("name", ""),
+                "creator_user_name": principal,
+                "run_type": "JOB_RUN",
+                "trigger": "ONE_TIME",
+                "format": "MULTI_TASK",
+                "start_time": _now_ms(),
+                "end_time": 0,
+                "setup_duration": 0,
+                "execution_duration": 0,
+                "cleanup_duration": 0,
+                "run_duration": 0,
+                "state": _state("PENDING"),
+                "status": _status("PENDING", None, ""),
+                "job_parameters": [{"name": k, "default": declared[k], "value": values[k]} for k in declared],
+                "run_page_url": f"{self.host_url}/jobs/{job['job_id']}/runs/{run_id}",
+                "tasks": [
+                    {
+                        "task_key": t["task_key"],
+                        "run_id": run_id * 1000 + i,
+                        "depends_on": t.get("depends_on", []),
+                        "state": _state("PENDING"),
+                        "start_time": 0,
+                        "end_time": 0,
+                        "attempt_number": 0,
+                    }
+                    for i, t in enumerate(settings["tasks"], start=1)
+                ],
+                "job_settings": settings,
+            }
+            self.store.put("run", f"{run_id:012d}", run)
+            if idempotency_token:
+                self.store.put("idempotency", idempotency_token, {"run_id": run_id, "number_in_job": number})
+            self.changed.notify_all()
+        return run_id, number, True
+
+    def get_run(self, run_id: Any) -> dict[str, Any]:
+        try:
+            key = f"{int(run_id):012d}"
+        except (TypeError, ValueError):
+            raise invalid(f"Invalid run_id '{run_id}'.") from None
+        record = self.store.get("run", key)
+        if record is None:
+            raise not_found("run", str(run_id))
+        return record
+
+    def list_runs(
+        self, job_id: Any = None, active_only: bool = False, completed_only: bool = False
+    ) -> list[dict[str, Any]]:
+        runs = [body for _, body in self.store.scan("run")]
+        if job_id is not None:
+            runs = [r for r in runs if r["job_id"] == int(job_id)]
+        if active_only:
+            runs = [r for r in runs if r["state"]["life_cycle_state"] in ACTIVE]
+        if completed_only:
+            runs = [r for r in runs if r["state"]["life_cycle_state"] not in ACTIVE]
+        return sorted(runs, key=lambda r: r["run_id"], reverse=True)
+
+    def save_run(self, run: dict[str, Any]) -> None:
+        with self.store.lock:
+            self.store.put("run", f"{run['run_id']:012d}", run)
+            self.changed.notify_all()
+
+    def set_run_state(
+        self, run: dict[str, Any], life_cycle: str, result: str | None = None, message: str = ""
+    ) -> None:
+        run["state"] = _state(life_cycle, result, message)
+        run["status"] = _status(life_cycle, result, message)
+        if life_cycle in ("TERMINATED", "INTERNAL_ERROR", "SKIPPED"):
+            run["end_time"] = _now_ms()
+            run["run_duration"] = run["end_time"] - run["start_time"]
+            run["execution_duration"] = run["run_duration"]
+        self.save_run(run)
+
+    def request_cancel(self, run_id: Any) -> dict[str, Any]:
+        run = self.get_run(run_id)
+        if run["state"]["life_cycle_state"] in ACTIVE:
+            run["cancel_requested"] = True
+            self.save_run(run)
+        return run
+
+    def pending_runs(self) -> list[dict[str, Any]]:
+        return [r for r in self.list_runs() if r["state"]["life_cycle_state"] in ("PENDING", "QUEUED")]
+
+    def running_count(self, job_id: int) -> int:
+        return sum(
+            1 for r in self.list_runs(job_id) if r["state"]["life_cycle_state"] in ("RUNNING", "TERMINATING")
+        )
+
+    def _recover_lost_runs(self) -> None:
+        """Runs active when the stand-in stopped cannot resume: end them, never leave them RUNNING."""
+        for run in self.list_runs(active_only=True):
+            if run["state"]["life_cycle_state"] in ("PENDING", "QUEUED"):
+                continue  # not started yet: the executor picks them up again
+            self.set_run_state(run, "INTERNAL_ERROR", None, "The run was lost when the workspace restarted.")

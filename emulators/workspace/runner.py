@@ -1,0 +1,230 @@
+"""Executes job runs: each task's Python file in its own worker process, connected to Sail.
+
+Why processes: a job's code must run as it would on a Databricks cluster — a fresh Python interpreter that
+gets its Spark session from the environment (``SPARK_REMOTE`` here, the cluster on Databricks) — and a
+crashed job must not take the workspace down with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from emulators.workspace.jobs import Jobs
+
+log = logging.getLogger("workspace.runner")
+_REFERENCE = re.compile(r"\{\{\s*([A-Za-z0-9_.\-]+)\s*\}\}")
+
+
+class ParameterError(ValueError):
+    pass
+
+
+def resolve_references(text: str, values: dict[str, str]) -> str:
+    """Replace Databricks dynamic value references (``{{job.parameters.x}}``, ``{{job.run_id}}`` …)."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise ParameterError(f"Unknown dynamic value reference '{{{{{name}}}}}'.")
+        return values[name]
+
+    return _REFERENCE.sub(replace, text)
+
+
+def task_order(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Tasks in an order that respects ``depends_on`` (stable for independent tasks)."""
+    done: set[str] = set()
+    ordered: list[dict[str, Any]] = []
+    pending = list(tasks)
+    while pending:
+        ready = [t for t in pending if all(d["task_key"] in done for d in t.get("depends_on", []))]
+        if not ready:
+            raise ParameterError("The job's tasks have a dependency cycle or depend on unknown tasks.")
+        for task in ready:
+            ordered.append(task)
+            done.add(task["task_key"])
+            pending.remove(task)
+    return ordered
+
+
+class RunExecutor:
+    """Starts pending runs as capacity allows and drives each through its tasks.
+
+    ``notify(event_type, run)`` is called on start, success and failure (webhook notifications).
+    """
+
+    def __init__(
+        self,
+        jobs: Jobs,
+        logs_dir: Path,
+        task_env: dict[str, str],
+        notify: Callable[[str, dict[str, Any]], None],
+    ) -> None:
+        self.jobs = jobs
+        self.logs_dir = logs_dir
+        self.task_env = task_env
+        self.notify = notify
+        self._stopping = threading.Event()
+        self._started: set[int] = set()
+        self._processes: dict[int, subprocess.Popen] = {}
+        self._thread = threading.Thread(target=self._dispatch, name="run-dispatcher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with self.jobs.changed:
+            self.jobs.changed.notify_all()
+        for process in list(self._processes.values()):
+            process.kill()
+        self._thread.join(timeout=5)
+
+    def _dispatch(self) -> None:
+        while not self._stopping.is_set():
+            with self.jobs.changed:
+                for run in self.jobs.pending_runs():
+                    if run["run_id"] in self._started:
+                        continue
+                    limit = int(run["job_settings"].get("max_concurrent_runs") or 1)
+                    if self.jobs.running_count(run["job_id"]) >= limit:
+                        if run["state"]["life_cycle_state"] != "QUEUED":
+                            self.jobs.set_run_state(
+                                run, "QUEUED", None, "Waiting for an active run to finish."
+                            )
+                        continue
+                    self._started.add(run["run_id"])
+                    self.jobs.set_run_state(run, "RUNNING", None, "")
+                    threading.Thread(
+                        target=self._execute, args=(run,), daemon=True, name=f"run-{run['run_id']}"
+                    ).start()
+                self.jobs.changed.wait(timeout=1.0)
+
+    def _execute(self, run: dict[str, Any]) -> None:
+        self.notify("jobs.on_start", run)
+        try:
+            result, message, tasks = self._run_tasks(run)
+        except Exception as exc:  # the stand-in's own failure, not the job's
+            log.exception("run %s failed inside the workspace", run["run_id"])
+            run = self.jobs.get_run(run["run_id"])
+            self.jobs.set_run_state(run, "INTERNAL_ERROR", None, f"Workspace error: {exc}")
+            self.notify("jobs.on_failure", run)
+            return
+        run = self.jobs.get_run(run["run_id"])
+        run["tasks"] = tasks
+        self.jobs.set_run_state(run, "TERMINATED", result, message)
+        self.notify("jobs.on_success" if result == "SUCCESS" else "jobs.on_failure", run)
+
+    def _run_tasks(self, run: dict[str, Any]) -> tuple[str, str, list[dict[str, Any]]]:
+        """Run the tasks in dependency order; returns (result_state, message, the tasks' final states)."""
+        settings = run["job_settings"]
+        deadline = time.monotonic() + settings["timeout_seconds"] if settings.get("timeout_seconds") else None
+        values = {f"job.parameters.{p['name']}": p["value"] for p in run["job_parameters"]}
+        values.update(
+            {
+                "job.id": str(run["job_id"]),
+                "job.run_id": str(run["run_id"]),
+                "job.name": settings.get("name", ""),
+            }
+        )
+        tasks_by_key = {t["task_key"]: t for t in run["tasks"]}
+        try:
+            ordered = task_order(settings["tasks"])
+        except ParameterError as exc:
+            return "FAILED", str(exc), run["tasks"]
+        for spec in ordered:
+            task = tasks_by_key[spec["task_key"]]
+            task["start_time"] = int(time.time() * 1000)
+            task["state"] = {"life_cycle_state": "RUNNING", "state_message": ""}
+            self.jobs.save_run({**self.jobs.get_run(run["run_id"]), "tasks": list(tasks_by_key.values())})
+            result, message = self._run_task(
+                run,
+                spec,
+                task,
+                {**values, "task.name": spec["task_key"], "task.run_id": str(task["run_id"])},
+                deadline,
+            )
+            task["end_time"] = int(time.time() * 1000)
+            task["state"] = {
+                "life_cycle_state": "TERMINATED",
+                "result_state": result,
+                "state_message": message,
+            }
+            if result != "SUCCESS":
+                for other in tasks_by_key.values():
+                    if other["state"]["life_cycle_state"] == "PENDING":
+                        other["state"] = {
+                            "life_cycle_state": "SKIPPED",
+                            "result_state": "UPSTREAM_FAILED",
+                            "state_message": f"Upstream task {spec['task_key']} failed.",
+                        }
+                failure = f"Task {spec['task_key']} failed: {message}" if result == "FAILED" else message
+                return result, failure, list(tasks_by_key.values())
+        return "SUCCESS", "", list(tasks_by_key.values())
+
+    def _run_task(
+        self,
+        run: dict[str, Any],
+        spec: dict[str, Any],
+        task: dict[str, Any],
+        values: dict[str, str],
+        deadline: float | None,
+    ) -> tuple[str, str]:
+        python_task = spec.get("spark_python_task")
+        if not python_task:
+            return "FAILED", "Only spark_python_task tasks run in the local workspace."
+        try:
+            path = resolve_references(python_task["python_file"], values)
+            args = [resolve_references(str(a), values) for a in python_task.get("parameters", [])]
+        except ParameterError as exc:
+            return "FAILED", str(exc)
+        if not Path(path).is_file():
+            return "FAILED", f"python_file {path} does not exist in the workspace."
+        log_path = self.logs_dir / str(run["run_id"]) / f"{spec['task_key']}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABRICKS_", "SAIL_"))}
+        env.update(self.task_env)
+        env["PYTHONUNBUFFERED"] = "1"
+        with open(log_path, "wb") as log_file:
+            process = subprocess.Popen(
+                [sys.executable, path, *args],
+                cwd=str(Path(path).parent),
+                env=env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
+            self._processes[task["run_id"]] = process
+            try:
+                while True:
+                    try:
+                        code = process.wait(timeout=0.2)
+                        break
+                    except subprocess.TimeoutExpired:
+                        pass
+                    if deadline and time.monotonic() > deadline:
+                        process.kill()
+                        process.wait()
+                        return "TIMEDOUT", f"Run timed out after {run['job_settings']['timeout_seconds']} s."
+                    if self.jobs.get_run(run["run_id"]).get("cancel_requested"):
+                        process.kill()
+                        process.wait()
+                        return "CANCELED", "Run was cancelled."
+            finally:
+                self._processes.pop(task["run_id"], None)
+        task["logs_path"] = str(log_path)
+        if code == 0:
+            return "SUCCESS", ""
+        tail = log_path.read_text(errors="replace").strip().splitlines()[-15:]
+        error = next((line for line in reversed(tail) if line and not line.startswith(" ")), "")
+        task["error"] = error
+        task["error_trace"] = "\n".join(tail)
+        return "FAILED", error or f"Process exited with code {code}."

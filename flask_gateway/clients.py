@@ -1,0 +1,39 @@
+"""Per-app clients (storage, status store, workspace), created on first use and kept on the app."""
+
+from __future__ import annotations
+
+from databricks.sdk import WorkspaceClient
+from flask import current_app
+
+from climatelake.settings import Settings
+from climatelake.status import RequestStatusStore
+from climatelake.storage import blob_service
+
+
+def settings() -> Settings:
+    return current_app.extensions["settings"]
+
+
+def _cached(name: str, factory):
+    cache = current_app.extensions.setdefault("clients", {})
+    if name not in cache:
+        cache[name] = factory()
+    return cache[name]
+
+
+def statuses() -> RequestStatusStore:
+    def make() -> RequestStatusStore:
+        store = RequestStatusStore(settings().storage_connection_string, settings().requests_table)
+        store.ensure_table()
+        return store
+
+    return _cached("statuses", make)
+
+
+def blobs():
+    return _cached("blobs", lambda: blob_service(settings()))
+
+
+def workspace() -> WorkspaceClient:
+    """databricks-sdk's own configuration chain (DATABRICKS_HOST / DATABRICKS_TOKEN)."""
+    return _cached("workspace", WorkspaceClient)

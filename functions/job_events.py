@@ -1,0 +1,66 @@
+"""``job_events``: the Databricks job's webhook notification (on_success / on_failure) lands here.
+
+Databricks calls a notification destination with ``{"event_type": "jobs.on_success", "run": {"run_id"},
+"job": {"job_id", "name"}}``. The function reads the run (its parameters carry the request id), and for a
+success reads the result table's Delta version and row count through Unity Catalog; then it finishes the
+request (status + ``Climatelake.Request.Succeeded`` / ``.Failed``). No polling anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import azure.functions as func
+
+from climatelake.lake import request_table_name, table_snapshot
+from functions import clients
+from functions.completion import finish
+
+bp = func.Blueprint()
+log = logging.getLogger("functions.job_events")
+
+
+@bp.function_name("job_events")
+@bp.route(route="job-events", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def job_events(req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        payload = req.get_json()
+        run_id = int(payload["run"]["run_id"])
+        event_type = str(payload["event_type"])
+    except (ValueError, KeyError, TypeError):
+        return func.HttpResponse(
+            json.dumps({"error": "expected a Databricks job notification"}),
+            status_code=400,
+            mimetype="application/json",
+        )
+    handle_job_event(event_type, run_id)
+    return func.HttpResponse(status_code=204)
+
+
+def handle_job_event(event_type: str, run_id: int) -> None:
+    if event_type not in ("jobs.on_success", "jobs.on_failure"):
+        return
+    settings = clients.settings()
+    w = clients.workspace()
+    run = w.jobs.get_run(run_id)
+    parameters = {p.name: p.value for p in run.job_parameters or []}
+    request_id = parameters.get("request_id")
+    if not request_id:
+        log.info("run %s carries no request_id; not a climatelake request", run_id)
+        return
+    result = run.state.result_state.value if run.state and run.state.result_state else "UNKNOWN"
+    timings = {"run_id": run_id, "job_started_at_ms": run.start_time, "job_ended_at_ms": run.end_time}
+    if result == "SUCCESS":
+        snapshot = table_snapshot(w, settings, request_table_name(settings, request_id))
+        finish(
+            request_id,
+            "succeeded",
+            result_table=snapshot.full_name,
+            delta_version=snapshot.version,
+            row_count=snapshot.row_count,
+            **timings,
+        )
+    else:
+        message = (run.state.state_message if run.state else "") or f"job run ended {result}"
+        finish(request_id, "failed", reason=f"job run {run_id} {result}: {message}", **timings)
