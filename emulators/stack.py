@@ -31,6 +31,7 @@ from climatelake.settings import AZURITE_ACCOUNT, AZURITE_KEY, azurite_connectio
 
 ROOT = Path(__file__).resolve().parent.parent
 JOB_EVENTS_DESTINATION = "climatelake-job-events"
+STARTABLE = ("azurite", "sail", "workspace", "eventgrid", "functions", "gateway")
 PARTS = ("blob", "queue", "table", "workspace", "sail", "eventgrid", "functions", "gateway")
 DEFAULT_PORTS = {
     "blob": 10000,
@@ -140,8 +141,11 @@ class Stack:
         }
 
     # life cycle --------------------------------------------------------------------------------
-    def start(self) -> Stack:
-        busy = [f"{part}={port}" for part, port in self.ports.items() if not port_is_free(port)]
+    def start(self, only: tuple[str, ...] = STARTABLE) -> Stack:
+        """Start the parts in ``only`` (default: all), in dependency order."""
+        wanted = {"azurite": ("blob", "queue", "table")}
+        needed = [p for part in only for p in wanted.get(part, (part,))]
+        busy = [f"{part}={self.ports[part]}" for part in needed if not port_is_free(self.ports[part])]
         if busy:
             raise StackError(
                 f"ports already in use: {', '.join(busy)}; set CLIMATELAKE_<PART>_PORT "
@@ -150,12 +154,9 @@ class Stack:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         (self.state_dir / "logs").mkdir(exist_ok=True)
         try:
-            self._start_azurite()
-            self._start_sail()
-            self._start_workspace()
-            self._start_eventgrid()
-            self._start_functions()
-            self._start_gateway()
+            for part in STARTABLE:
+                if part in only:
+                    getattr(self, f"_start_{part}")()
         except BaseException:
             self.stop()
             raise

@@ -76,6 +76,7 @@ class RunExecutor:
         self._stopping = threading.Event()
         self._started: set[int] = set()
         self._processes: dict[int, subprocess.Popen] = {}
+        self._run_threads: list[threading.Thread] = []
         self._thread = threading.Thread(target=self._dispatch, name="run-dispatcher", daemon=True)
 
     def start(self) -> None:
@@ -88,6 +89,8 @@ class RunExecutor:
         for process in list(self._processes.values()):
             process.kill()
         self._thread.join(timeout=5)
+        for thread in list(self._run_threads):
+            thread.join(timeout=5)
 
     def _dispatch(self) -> None:
         while not self._stopping.is_set():
@@ -104,16 +107,22 @@ class RunExecutor:
                         continue
                     self._started.add(run["run_id"])
                     self.jobs.set_run_state(run, "RUNNING", None, "")
-                    threading.Thread(
+                    thread = threading.Thread(
                         target=self._execute, args=(run,), daemon=True, name=f"run-{run['run_id']}"
-                    ).start()
+                    )
+                    self._run_threads = [t for t in self._run_threads if t.is_alive()] + [thread]
+                    thread.start()
                 self.jobs.changed.wait(timeout=1.0)
 
     def _execute(self, run: dict[str, Any]) -> None:
         self.notify("jobs.on_start", run)
         try:
             result, message, tasks = self._run_tasks(run)
+            if self._stopping.is_set():
+                return  # like a crash: the run stays RUNNING and is ended when the workspace restarts
         except Exception as exc:  # the stand-in's own failure, not the job's
+            if self._stopping.is_set():
+                return
             log.exception("run %s failed inside the workspace", run["run_id"])
             run = self.jobs.get_run(run["run_id"])
             self.jobs.set_run_state(run, "INTERNAL_ERROR", None, f"Workspace error: {exc}")

@@ -1,0 +1,40 @@
+"""The Asset Bundle is read the way `databricks bundle` would: variables, targets, includes, paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from climatelake.bundle import BUNDLE_ROOT, bundle_variables, load_jobs
+
+
+def test_jobs_resolve_variables_and_file_paths():
+    jobs = load_jobs("local", {"storage_account": "acct"})
+    request_job = jobs["climatelake_weather_request"]
+    task = request_job["tasks"][0]["spark_python_task"]
+    assert Path(task["python_file"]) == BUNDLE_ROOT / "src" / "extract_request.py"
+    assert Path(task["python_file"]).is_file()
+    params = task["parameters"]
+    assert params[params.index("--lake-root") + 1] == "abfss://lake@acct.dfs.core.windows.net"
+    assert "{{job.parameters.request_id}}" in params  # runtime references are left for the workspace
+    assert {p["name"] for p in request_job["parameters"]} == {
+        "request_id",
+        "city_ids",
+        "start_date",
+        "end_date",
+        "metrics",
+    }
+    assert request_job["webhook_notifications"]["on_success"] == [{"id": "climatelake-job-events"}]
+
+
+def test_targets_override_defaults():
+    assert bundle_variables("prod")["var.storage_account"] == "climatelakeprod"
+    assert bundle_variables("local")["var.catalog"] == "climatelake"
+    with pytest.raises(ValueError, match="unknown bundle target"):
+        bundle_variables("staging")
+
+
+def test_bundle_root_is_not_a_python_package():
+    # `databricks` is databricks-sdk's namespace package: an __init__.py here would shadow it.
+    assert not (BUNDLE_ROOT / "__init__.py").exists()

@@ -1,0 +1,239 @@
+"""The workspace stand-in against databricks-sdk, unchanged: Unity Catalog, Jobs 2.2, errors, restart."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.config import Config
+from databricks.sdk.errors import InvalidParameterValue, NotFound, ResourceConflict, Unauthenticated
+from databricks.sdk.service import jobs
+
+from emulators.common.event_sink import EventSink
+from emulators.common.serving import serve_in_thread
+from emulators.stack import wait_until
+from emulators.workspace.server import WorkspaceConfig, create_app
+
+TOKEN = "dapi-test-token"
+
+
+class Workspace:
+    """An in-process stand-in on a free port, restartable on the same data folder."""
+
+    def __init__(self, data_dir: Path, destinations: dict[str, str] | None = None) -> None:
+        self.config = WorkspaceConfig(
+            data_dir=data_dir,
+            tokens={TOKEN: "ada@example.com"},
+            managed_root="abfss://lake@acct.dfs.core.windows.net/unity",
+            notification_destinations=destinations or {},
+        )
+        self.start()
+
+    def start(self) -> None:
+        self.app = create_app(self.config)
+        self.server, self.thread = serve_in_thread(self.app)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join(timeout=5)
+        self.app.extensions["workspace"].close()
+
+    def client(self, token: str = TOKEN) -> WorkspaceClient:
+        return WorkspaceClient(config=Config(host=self.url, token=token, retry_timeout_seconds=10))
+
+
+@pytest.fixture()
+def workspace(tmp_path: Path, event_sink: EventSink) -> Iterator[Workspace]:
+    ws = Workspace(tmp_path / "ws", {"hook": event_sink.url})
+    yield ws
+    ws.stop()
+
+
+def job_files(tmp_path: Path) -> dict[str, str]:
+    files = {
+        "ok": "import sys\nprint('args', sys.argv[1:])\n",
+        "fail": "raise ValueError('boom: the input is wrong')\n",
+        "wait": "import time\nfor _ in range(600):\n    time.sleep(0.1)\n",
+    }
+    paths = {}
+    for name, code in files.items():
+        path = tmp_path / f"{name}.py"
+        path.write_text(code)
+        paths[name] = str(path)
+    return paths
+
+
+def python_job(w: WorkspaceClient, name: str, path: str, **settings) -> int:
+    return w.jobs.create(
+        name=name,
+        tasks=[
+            jobs.Task(
+                task_key="main",
+                spark_python_task=jobs.SparkPythonTask(
+                    python_file=path, parameters=["--id", "{{job.parameters.request_id}}"]
+                ),
+            )
+        ],
+        parameters=[jobs.JobParameterDefinition(name="request_id", default="none")],
+        **settings,
+    ).job_id
+
+
+def test_catalogs_schemas_tables_round_trip(workspace: Workspace):
+    w = workspace.client()
+    catalog = w.catalogs.create(name="Sales", comment="c")
+    assert catalog.name == "sales" and catalog.owner == "ada@example.com" and catalog.created_at > 0
+    w.schemas.create(name="raw", catalog_name="sales")
+    assert [s.full_name for s in w.schemas.list(catalog_name="sales")] == ["sales.raw"]
+    w.api_client.do(
+        "POST",
+        "/api/2.1/unity-catalog/tables",
+        body={
+            "catalog_name": "sales",
+            "schema_name": "raw",
+            "name": "orders",
+            "table_type": "EXTERNAL",
+            "data_source_format": "DELTA",
+            "storage_location": "abfss://lake@acct.dfs.core.windows.net/orders",
+            "columns": [{"name": "id", "type_name": "LONG", "type_text": "bigint", "position": 0}],
+        },
+    )
+    table = w.tables.get("sales.raw.orders")
+    assert table.table_type.value == "EXTERNAL" and table.columns[0].name == "id"
+    assert [t.name for t in w.tables.list(catalog_name="sales", schema_name="raw")] == ["orders"]
+    with pytest.raises(InvalidParameterValue):
+        w.catalogs.delete("sales")  # not empty
+    w.catalogs.delete("sales", force=True)
+    with pytest.raises(NotFound):
+        w.tables.get("sales.raw.orders")
+
+
+def test_errors_map_to_the_sdk_classes(workspace: Workspace):
+    w = workspace.client()
+    w.catalogs.create(name="dup")
+    with pytest.raises(ResourceConflict):  # 409, as open-source Unity Catalog answers
+        w.catalogs.create(name="DUP")
+    with pytest.raises(NotFound):
+        w.catalogs.get("missing")
+    with pytest.raises(InvalidParameterValue):
+        w.catalogs.create(name="bad.name")
+    with pytest.raises(Unauthenticated):
+        list(workspace.client(token="wrong").catalogs.list())
+
+
+def test_listing_pages_neither_skip_nor_repeat(workspace: Workspace):
+    w = workspace.client()
+    names = [f"c{i:02d}" for i in range(25)]
+    for name in names:
+        w.catalogs.create(name=name)
+    first = w.api_client.do("GET", "/api/2.1/unity-catalog/catalogs", query={"max_results": 10})
+    assert len(first["catalogs"]) == 10 and first["next_page_token"]
+    assert [c.name for c in w.catalogs.list(max_results=7)] == names  # the SDK follows next_page_token
+
+
+def test_run_now_runs_the_file_and_the_waiter_sees_success(
+    workspace: Workspace, tmp_path: Path, event_sink: EventSink
+):
+    w = workspace.client()
+    job_id = python_job(
+        w,
+        "ok-job",
+        job_files(tmp_path)["ok"],
+        webhook_notifications=jobs.WebhookNotifications(
+            on_success=[jobs.Webhook(id="hook")], on_failure=[jobs.Webhook(id="hook")]
+        ),
+    )
+    run = w.jobs.run_now(job_id, job_parameters={"request_id": "r-1"}).result(
+        timeout=dt.timedelta(seconds=60)
+    )
+    assert run.state.life_cycle_state == jobs.RunLifeCycleState.TERMINATED
+    assert run.state.result_state == jobs.RunResultState.SUCCESS
+    assert {p.name: p.value for p in run.job_parameters} == {"request_id": "r-1"}
+    assert run.tasks[0].state.result_state == jobs.RunResultState.SUCCESS
+    log = Path(workspace.config.data_dir / "run-logs" / str(run.run_id) / "main.log").read_text()
+    assert "args ['--id', 'r-1']" in log  # the dynamic value reference was resolved
+    notice = event_sink.wait_for(lambda e: e.get("run", {}).get("run_id") == run.run_id, timeout=30)
+    assert notice == {
+        "event_type": "jobs.on_success",
+        "workspace_id": "0",
+        "run": {"run_id": run.run_id},
+        "job": {"job_id": job_id, "name": "ok-job"},
+    }
+
+
+def test_failed_run_terminates_failed_with_the_error(
+    workspace: Workspace, tmp_path: Path, event_sink: EventSink
+):
+    w = workspace.client()
+    job_id = python_job(
+        w,
+        "bad-job",
+        job_files(tmp_path)["fail"],
+        webhook_notifications=jobs.WebhookNotifications(on_failure=[jobs.Webhook(id="hook")]),
+    )
+    run = w.jobs.run_now(job_id).result(timeout=dt.timedelta(seconds=60))
+    # The SDK's waiter returns on TERMINATED even when the run failed: the result_state says so.
+    assert run.state.result_state == jobs.RunResultState.FAILED
+    assert "boom: the input is wrong" in run.state.state_message
+    output = w.jobs.get_run_output(run.run_id)
+    assert "ValueError" in output.error
+    notice = event_sink.wait_for(lambda e: e.get("run", {}).get("run_id") == run.run_id, timeout=30)
+    assert notice["event_type"] == "jobs.on_failure"
+
+
+def test_idempotency_token_returns_the_same_run(workspace: Workspace, tmp_path: Path):
+    w = workspace.client()
+    job_id = python_job(w, "idem", job_files(tmp_path)["ok"])
+    first = w.jobs.run_now(job_id, idempotency_token="req-42").run_id
+    second = w.jobs.run_now(job_id, idempotency_token="req-42").run_id
+    third = w.jobs.run_now(job_id, idempotency_token="req-43").run_id
+    assert first == second != third
+    assert len(list(w.jobs.list_runs(job_id=job_id))) == 2
+
+
+def test_cancel_and_queueing(workspace: Workspace, tmp_path: Path):
+    w = workspace.client()
+    job_id = python_job(
+        w, "slow", job_files(tmp_path)["wait"], max_concurrent_runs=1, queue=jobs.QueueSettings(enabled=True)
+    )
+    first = w.jobs.run_now(job_id).run_id
+    second = w.jobs.run_now(job_id).run_id
+    wait_until(
+        lambda: w.jobs.get_run(second).state.life_cycle_state == jobs.RunLifeCycleState.QUEUED,
+        30,
+        "the second run queued behind the first",
+    )
+    assert w.jobs.get_run(first).state.life_cycle_state == jobs.RunLifeCycleState.RUNNING
+    cancelled = w.jobs.cancel_run(first).result(timeout=dt.timedelta(seconds=60))
+    assert cancelled.state.result_state == jobs.RunResultState.CANCELED
+    w.jobs.cancel_run(second).result(timeout=dt.timedelta(seconds=60))
+
+
+def test_state_survives_a_restart_and_lost_runs_end(tmp_path: Path):
+    ws = Workspace(tmp_path / "ws")
+    try:
+        w = ws.client()
+        w.catalogs.create(name="kept")
+        job_id = python_job(w, "kept-job", job_files(tmp_path)["wait"])
+        run_id = w.jobs.run_now(job_id).run_id
+        wait_until(
+            lambda: w.jobs.get_run(run_id).state.life_cycle_state == jobs.RunLifeCycleState.RUNNING,
+            30,
+            "the run started",
+        )
+    finally:
+        ws.stop()
+    ws.start()
+    try:
+        w = ws.client()
+        assert w.catalogs.get("kept").name == "kept"
+        assert w.jobs.get(job_id).settings.name == "kept-job"
+        lost = w.jobs.get_run(run_id)
+        assert lost.state.life_cycle_state == jobs.RunLifeCycleState.INTERNAL_ERROR
+        assert "restarted" in lost.state.state_message
+    finally:
+        ws.stop()
