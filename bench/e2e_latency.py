@@ -1,0 +1,85 @@
+"""End-to-end latency: manifest written → completion event received, beside the bare job run.
+
+Both are measured in the same run on the same warm engine (Sail):
+- e2e: a manifest uploaded with azure-storage-blob, until the subscriber receives
+  ``Climatelake.Request.Succeeded`` (BlobCreated detection + function + run-now + job process + webhook +
+  result snapshot + event publish + delivery);
+- bare: the same job file run directly as a process against the same Sail (what the job itself costs).
+
+Run: ``make bench`` (or ``.venv/bin/python bench/e2e_latency.py --runs 10``). Prints medians and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from azure.storage.blob import BlobServiceClient  # noqa: E402
+
+from emulators.common.event_sink import EventSink  # noqa: E402
+from emulators.stack import Stack  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--cities", type=int, default=10)
+    args = parser.parse_args()
+    cities = list(range(1, args.cities + 1))
+    sink = EventSink()
+    with tempfile.TemporaryDirectory() as state:
+        stack = Stack(Path(state), in_memory=True, subscribers=[sink.url])
+        try:
+            stack.start()
+            stack.bootstrap(cities, dt.date(2024, 1, 1), dt.date(2024, 12, 31))
+            service = BlobServiceClient.from_connection_string(stack.connection_string)
+            manifest = {"manifest_version": 1, "city_ids": cities[:3], "start_date": "2024-03-01",
+                        "end_date": "2024-05-31"}
+            e2e, bare = [], []
+            job_file = ROOT / "databricks" / "src" / "extract_request.py"
+            env = {**os.environ, "SPARK_REMOTE": f"sc://127.0.0.1:{stack.ports['sail']}"}
+            for i in range(args.runs + 1):  # the first of each is a warm-up, not counted
+                request_id = f"bench-{uuid.uuid4().hex[:12]}"
+                began = time.perf_counter()
+                service.get_blob_client("manifests", f"{request_id}.json").upload_blob(json.dumps(manifest))
+                event = sink.wait_for(lambda e, r=request_id: e["data"].get("request_id") == r, timeout=300)
+                elapsed = time.perf_counter() - began
+                assert event["eventType"] == "Climatelake.Request.Succeeded", event
+                began = time.perf_counter()
+                subprocess.run([sys.executable, str(job_file), "--catalog", "climatelake",
+                                "--lake-root", "abfss://lake@devstoreaccount1.dfs.core.windows.net",
+                                "--request-id", f"bare-{request_id}", "--city-ids", "1,2,3",
+                                "--start-date", "2024-03-01", "--end-date", "2024-05-31"],
+                               env=env, cwd=job_file.parent, check=True, capture_output=True)
+                bare_elapsed = time.perf_counter() - began
+                if i:
+                    e2e.append(elapsed)
+                    bare.append(bare_elapsed)
+        finally:
+            stack.stop()
+            sink.close()
+    e2e_med, bare_med = statistics.median(e2e), statistics.median(bare)
+    print(f"date {dt.date.today()}  machine {platform.machine()} {os.cpu_count()} cores  python {platform.python_version()}")
+    print(f"runs {args.runs}; request: 3 cities × 92 days (6,624 rows) from a {args.cities}-city-year hourly table")
+    print(f"bare job run (process + Spark Connect + Delta write + register): median {bare_med:.2f} s, "
+          f"min {min(bare):.2f} s")
+    print(f"end to end (manifest written → completion event):         median {e2e_med:.2f} s, "
+          f"min {min(e2e):.2f} s, max {max(e2e):.2f} s")
+    print(f"ratio e2e / bare: {e2e_med / bare_med:.2f}; pipeline overhead {e2e_med - bare_med:.2f} s")
+
+
+if __name__ == "__main__":
+    main()
