@@ -46,8 +46,12 @@ def main() -> None:
             stack.start()
             stack.bootstrap(cities, dt.date(2024, 1, 1), dt.date(2024, 12, 31))
             service = BlobServiceClient.from_connection_string(stack.connection_string)
-            manifest = {"manifest_version": 1, "city_ids": cities[:3], "start_date": "2024-03-01",
-                        "end_date": "2024-05-31"}
+            manifest = {
+                "manifest_version": 1,
+                "city_ids": cities[:3],
+                "start_date": "2024-03-01",
+                "end_date": "2024-05-31",
+            }
             e2e, bare = [], []
             job_file = ROOT / "databricks" / "src" / "extract_request.py"
             env = {**os.environ, "SPARK_REMOTE": f"sc://127.0.0.1:{stack.ports['sail']}"}
@@ -59,11 +63,28 @@ def main() -> None:
                 elapsed = time.perf_counter() - began
                 assert event["eventType"] == "Climatelake.Request.Succeeded", event
                 began = time.perf_counter()
-                subprocess.run([sys.executable, str(job_file), "--catalog", "climatelake",
-                                "--lake-root", "abfss://lake@devstoreaccount1.dfs.core.windows.net",
-                                "--request-id", f"bare-{request_id}", "--city-ids", "1,2,3",
-                                "--start-date", "2024-03-01", "--end-date", "2024-05-31"],
-                               env=env, cwd=job_file.parent, check=True, capture_output=True)
+                subprocess.run(
+                    [
+                        sys.executable,
+                        str(job_file),
+                        "--catalog",
+                        "climatelake",
+                        "--lake-root",
+                        "abfss://lake@devstoreaccount1.dfs.core.windows.net",
+                        "--request-id",
+                        f"bare-{request_id}",
+                        "--city-ids",
+                        "1,2,3",
+                        "--start-date",
+                        "2024-03-01",
+                        "--end-date",
+                        "2024-05-31",
+                    ],
+                    env=env,
+                    cwd=job_file.parent,
+                    check=True,
+                    capture_output=True,
+                )
                 bare_elapsed = time.perf_counter() - began
                 if i:
                     e2e.append(elapsed)
@@ -72,12 +93,22 @@ def main() -> None:
             stack.stop()
             sink.close()
     e2e_med, bare_med = statistics.median(e2e), statistics.median(bare)
-    print(f"date {dt.date.today()}  machine {platform.machine()} {os.cpu_count()} cores  python {platform.python_version()}")
-    print(f"runs {args.runs}; request: 3 cities × 92 days (6,624 rows) from a {args.cities}-city-year hourly table")
-    print(f"bare job run (process + Spark Connect + Delta write + register): median {bare_med:.2f} s, "
-          f"min {min(bare):.2f} s")
-    print(f"end to end (manifest written → completion event):         median {e2e_med:.2f} s, "
-          f"min {min(e2e):.2f} s, max {max(e2e):.2f} s")
+    print(
+        f"date {dt.date.today()}  machine {platform.machine()} {os.cpu_count()} cores  "
+        f"python {platform.python_version()}"
+    )
+    print(
+        f"runs {args.runs}; request: 3 cities × 92 days (6,624 rows) "
+        f"from a {args.cities}-city-year hourly table"
+    )
+    print(
+        f"bare job run (process + Spark Connect + Delta write + register): median {bare_med:.2f} s, "
+        f"min {min(bare):.2f} s"
+    )
+    print(
+        f"end to end (manifest written → completion event):         median {e2e_med:.2f} s, "
+        f"min {min(e2e):.2f} s, max {max(e2e):.2f} s"
+    )
     print(f"ratio e2e / bare: {e2e_med / bare_med:.2f}; pipeline overhead {e2e_med - bare_med:.2f} s")
 
 
