@@ -56,7 +56,9 @@ def free_port() -> int:
 
 
 def port_is_free(port: int) -> bool:
+    """True if a server could listen on ``port`` (connections lingering in TIME_WAIT do not count)."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
             return True
@@ -440,7 +442,12 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--end", default="2024-03-31")
     args = parser.parse_args(argv)
 
+    import logging
+
     from emulators.common.event_sink import EventSink
+
+    # The stand-in answers 404 for host metadata, which databricks-sdk tolerates but warns about.
+    logging.getLogger("databricks.sdk").setLevel(logging.ERROR)
 
     sink = EventSink(
         on_event=lambda e: print(f"[subscriber] {e['eventType']} {json.dumps(e['data'])}", flush=True)
