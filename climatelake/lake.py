@@ -8,6 +8,8 @@ process at exit (see README, "Known traps").
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 
 import polars as pl
@@ -54,3 +56,42 @@ def read_table(
 ) -> pl.DataFrame:
     location = w.tables.get(full_name).storage_location
     return pl.scan_delta(location, storage_options=storage_options(settings), version=version).collect()
+
+
+class CachedTable:
+    """A Delta table's rows held in memory until the table's version changes.
+
+    Why: the synchronous weather queries must be fast, and re-reading Delta files for every call costs far
+    more than filtering memory. The table's current version is re-checked at most every
+    ``check_seconds``; a new version replaces the snapshot. The location comes from Unity Catalog once.
+    """
+
+    def __init__(
+        self, w: WorkspaceClient, settings: Settings, full_name: str, check_seconds: float = 2.0
+    ) -> None:
+        self.w = w
+        self.settings = settings
+        self.full_name = full_name
+        self.check_seconds = check_seconds
+        self._location: str | None = None
+        self._version = -1
+        self._frame: pl.DataFrame | None = None
+        self._checked = 0.0
+        self._lock = threading.Lock()
+
+    def frame(self) -> tuple[pl.DataFrame, int]:
+        now = time.monotonic()
+        with self._lock:
+            if self._frame is not None and now - self._checked < self.check_seconds:
+                return self._frame, self._version
+            if self._location is None:
+                self._location = self.w.tables.get(self.full_name).storage_location
+            options = storage_options(self.settings)
+            version = DeltaTable(self._location, storage_options=options).version()
+            if version != self._version or self._frame is None:
+                frame = pl.scan_delta(self._location, storage_options=options, version=version).collect()
+                sort_keys = [c for c in ("city_id", "date", "hour") if c in frame.columns]
+                self._frame = frame.sort(sort_keys) if sort_keys else frame
+                self._version = version
+            self._checked = now
+            return self._frame, self._version

@@ -80,6 +80,7 @@ class Manifest:
             "start_date": self.start_date.isoformat(),
             "end_date": self.end_date.isoformat(),
             "metrics": ",".join(self.metrics),
+            "granularity": self.granularity,
         }
 
 

@@ -58,6 +58,8 @@ class Settings:
     lake_container: str = "lake"
     results_container: str = "results"
     requests_table: str = "requests"
+    keys_table: str = "apikeys"
+    audit_table: str = "audit"
     weather_job_name: str = "climatelake_weather_request"
     ingest_job_name: str = "climatelake_weather_ingest"
     eventgrid_topic_endpoint: str = ""

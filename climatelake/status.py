@@ -9,6 +9,7 @@ request backwards (see :data:`STATUS_ORDER`).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,6 +87,42 @@ class RequestStatusStore:
             found = self.get(request_id)
             assert found is not None
             return found
+
+    def claim_idempotency_key(
+        self, owner: str, key: str, body_hash: str, request_id: str
+    ) -> tuple[str, bool]:
+        """Bind (owner, Idempotency-Key) to a request once; returns (request id, same body).
+
+        The first claim returns (``request_id``, True); a repeat returns the first request's id and whether
+        its body matched."""
+        row = hashlib.sha256(f"{owner}\n{key}".encode()).hexdigest()
+        try:
+            self._table.create_entity(
+                {
+                    "PartitionKey": "idempotency",
+                    "RowKey": row,
+                    "body_hash": body_hash,
+                    "request_id": request_id,
+                }
+            )
+            return request_id, True
+        except ResourceExistsError:
+            entity = self._table.get_entity("idempotency", row)
+            return entity["request_id"], entity["body_hash"] == body_hash
+
+    def list_for(self, owner: str | None, before: str | None, limit: int) -> list[RequestStatus]:
+        """Requests newest first (ids sort by time); ``owner`` None lists everyone's (admins)."""
+        query = f"PartitionKey eq '{PARTITION}'"
+        parameters: dict[str, str] = {}
+        if owner is not None:
+            query += " and submitted_by eq @owner"
+            parameters["owner"] = owner
+        if before:
+            query += " and RowKey lt @before"
+            parameters["before"] = before
+        records = [_from_entity(e) for e in self._table.query_entities(query, parameters=parameters)]
+        records.sort(key=lambda r: r.request_id, reverse=True)
+        return records[:limit]
 
     def get(self, request_id: str) -> RequestStatus | None:
         try:

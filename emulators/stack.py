@@ -118,7 +118,7 @@ class Stack:
         self.workspace_token = "dapi-local-" + secrets.token_hex(16)
         self.topic_key = secrets.token_urlsafe(24)
         self.function_key = secrets.token_urlsafe(24)
-        self.api_key = "clk_" + secrets.token_urlsafe(24)
+        self.api_key = ""  # an admin key, created in the key store once Azurite is up
 
     # addresses ---------------------------------------------------------------------------------
     def url(self, part: str) -> str:
@@ -131,15 +131,12 @@ class Stack:
     @property
     def env(self) -> dict[str, str]:
         """Environment for product code: exactly what would point it at Azure + Databricks instead."""
-        import hashlib
-
         return {
             "CLIMATELAKE_STORAGE_CONNECTION_STRING": self.connection_string,
             "DATABRICKS_HOST": self.url("workspace"),
             "DATABRICKS_TOKEN": self.workspace_token,
             "CLIMATELAKE_EVENTGRID_TOPIC_ENDPOINT": f"{self.url('eventgrid')}/api/events",
             "CLIMATELAKE_EVENTGRID_TOPIC_KEY": self.topic_key,
-            "CLIMATELAKE_API_KEY_SHA256": hashlib.sha256(self.api_key.encode()).hexdigest(),
         }
 
     # life cycle --------------------------------------------------------------------------------
@@ -233,6 +230,15 @@ class Stack:
         process, log_path = self._spawn("azurite", args)
         for part in ("blob", "queue", "table"):
             wait_until(lambda p=part: _tcp_open(self.ports[p]), 30, f"Azurite {part}", process, log_path)
+        self._create_api_key()
+
+    def _create_api_key(self) -> None:
+        """An admin key for the gateway, made through the product's key store (as `climatelake keys`)."""
+        from climatelake.keys import ApiKeyStore
+
+        keys = ApiKeyStore(self.connection_string)
+        keys.ensure_table()
+        self.api_key, _ = keys.create("admin", "local stack")
 
     def _start_sail(self) -> None:
         catalog_uri = f"{self.url('workspace')}/api/2.1/unity-catalog"
@@ -348,7 +354,7 @@ class Stack:
             "Values": {
                 "FUNCTIONS_WORKER_RUNTIME": "python",
                 "AzureWebJobsStorage": self.connection_string,
-                **{k: v for k, v in self.env.items() if k != "CLIMATELAKE_API_KEY_SHA256"},
+                **self.env,
             },
         }
         path = self._write_json("local.settings.json", settings)

@@ -15,15 +15,20 @@ log = logging.getLogger("gateway")
 class Problem(Exception):
     """An error the client can act on."""
 
-    def __init__(self, status: int, title: str, detail: str = "", **extra: Any) -> None:
+    def __init__(
+        self, status: int, title: str, detail: str = "", headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         super().__init__(detail or title)
         self.status = status
         self.title = title
         self.detail = detail
+        self.headers = headers or {}
         self.extra = extra
 
 
-def problem_response(status: int, title: str, detail: str = "", **extra: Any) -> Response:
+def problem_response(
+    status: int, title: str, detail: str = "", headers: dict[str, str] | None = None, **extra: Any
+) -> Response:
     body = {
         "type": "about:blank",
         "title": title,
@@ -32,13 +37,13 @@ def problem_response(status: int, title: str, detail: str = "", **extra: Any) ->
         "instance": request.path,
         **extra,
     }
-    return Response(json.dumps(body), status=status, mimetype="application/problem+json")
+    return Response(json.dumps(body), status=status, mimetype="application/problem+json", headers=headers)
 
 
 def register(app: Flask) -> None:
     @app.errorhandler(Problem)
     def on_problem(error: Problem):
-        return problem_response(error.status, error.title, error.detail, **error.extra)
+        return problem_response(error.status, error.title, error.detail, error.headers, **error.extra)
 
     @app.errorhandler(HTTPException)
     def on_http_error(error: HTTPException):

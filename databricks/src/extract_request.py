@@ -1,7 +1,10 @@
-"""Extract one request's hourly rows into ``<catalog>.results.request_<request id>``.
+"""Extract one request's rows into ``<catalog>.results.request_<request id>``.
 
-Re-running the same request overwrites its table with the same rows (a new Delta version, no duplicates).
-The result keeps the key columns (city_id, date, hour) and the requested metrics, ordered by key.
+Hourly: the key columns (city_id, date, hour) and the requested metrics. Daily: per city and date, the
+aggregates of each requested metric (temp → temp_min/temp_max/temp_mean, wind_speed → wind_speed_max,
+precipitation → precipitation_sum, humidity → humidity_mean, description → the most frequent one) and
+hours_observed. Re-running the same request overwrites its table with the same rows (a new Delta version,
+no duplicates).
 """
 
 from __future__ import annotations
@@ -14,6 +17,22 @@ from pyspark.sql import functions as F
 METRICS = ("temp", "wind_speed", "precipitation", "humidity", "description")
 
 
+def daily_aggregates(metric: str) -> list:
+    """The daily columns of one metric; the same definitions the gateway's daily query uses."""
+    column = F.col(metric)
+    return {
+        "temp": [
+            F.min(column).alias("temp_min"),
+            F.max(column).alias("temp_max"),
+            F.round(F.avg(column), 2).alias("temp_mean"),
+        ],
+        "wind_speed": [F.max(column).alias("wind_speed_max")],
+        "precipitation": [F.round(F.sum(column), 2).alias("precipitation_sum")],
+        "humidity": [F.round(F.avg(column), 2).alias("humidity_mean")],
+        "description": [F.mode(column, deterministic=True).alias("description")],
+    }[metric]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--catalog", required=True)
@@ -23,6 +42,7 @@ def main() -> None:
     parser.add_argument("--start-date", required=True)
     parser.add_argument("--end-date", required=True)
     parser.add_argument("--metrics", default=",".join(METRICS))
+    parser.add_argument("--granularity", choices=("hourly", "daily"), default="hourly")
     args = parser.parse_args()
 
     city_ids = [int(c) for c in args.city_ids.split(",") if c.strip()]
@@ -33,14 +53,18 @@ def main() -> None:
 
     spark = spark_session("climatelake-extract-request")
     hourly = spark.table(f"{args.catalog}.silver.weather_hourly")
-    rows = (
-        hourly.where(
-            F.col("city_id").isin(city_ids)
-            & F.col("date").between(F.lit(args.start_date).cast("date"), F.lit(args.end_date).cast("date"))
-        )
-        .select("city_id", "date", "hour", *metrics)
-        .orderBy("city_id", "date", "hour")
+    selected = hourly.where(
+        F.col("city_id").isin(city_ids)
+        & F.col("date").between(F.lit(args.start_date).cast("date"), F.lit(args.end_date).cast("date"))
     )
+    if args.granularity == "daily":
+        rows = (
+            selected.groupBy("city_id", "date")
+            .agg(*[a for m in metrics for a in daily_aggregates(m)], F.count("*").alias("hours_observed"))
+            .orderBy("city_id", "date")
+        )
+    else:
+        rows = selected.select("city_id", "date", "hour", *metrics).orderBy("city_id", "date", "hour")
     suffix = request_table_suffix(args.request_id)
     ensure_schema(spark, args.catalog, "results")
     write_table(

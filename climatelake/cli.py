@@ -1,0 +1,125 @@
+"""The ``climatelake`` command: operate a deployment (local or cloud) through the official SDKs.
+
+    climatelake keys create --role submitter --name "Ada's laptop"   # prints the key once
+    climatelake keys list | climatelake keys revoke <key id>
+    climatelake deploy [--target local]          # the bundle's jobs + the catalog's schemas
+    climatelake data generate --cities 3 --start 2024-01-01 --end 2024-03-31 [--upload | --out DIR]
+    climatelake ingest                           # run the ingest job and wait
+
+Configuration is the environment (README, "Configuration"). Errors are one line on stderr, exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="climatelake", description="Operate a climatelake deployment.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    keys = sub.add_parser("keys", help="gateway API keys").add_subparsers(dest="action", required=True)
+    create = keys.add_parser("create", help="create a key and print it (the only time it is shown)")
+    create.add_argument("--role", required=True, choices=("reader", "submitter", "pii_reader", "admin"))
+    create.add_argument("--name", default="", help="who or what holds it")
+    keys.add_parser("list", help="list keys (ids, roles, names; never secrets)")
+    revoke = keys.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("key_id")
+
+    deploy = sub.add_parser("deploy", help="deploy the Asset Bundle's jobs through databricks-sdk")
+    deploy.add_argument("--target", default="local")
+
+    data = sub.add_parser("data", help="sample data").add_subparsers(dest="action", required=True)
+    generate = data.add_parser("generate", help="generate realistic hourly weather files")
+    generate.add_argument("--cities", type=int, default=3)
+    generate.add_argument("--start", type=_date, default=dt.date(2024, 1, 1))
+    generate.add_argument("--end", type=_date, default=dt.date(2024, 3, 31))
+    generate.add_argument("--seed", type=int, default=0)
+    where = generate.add_mutually_exclusive_group(required=True)
+    where.add_argument("--upload", action="store_true", help="into the raw container")
+    where.add_argument("--out", type=Path, help="into a local folder")
+
+    sub.add_parser("ingest", help="run the ingest job (raw files → silver.weather_hourly) and wait")
+    return parser
+
+
+def run(args: argparse.Namespace) -> None:
+    from climatelake.settings import Settings
+
+    settings = Settings.from_env()
+    if args.command == "keys":
+        from climatelake.keys import ApiKeyStore
+
+        store = ApiKeyStore(settings.storage_connection_string, settings.keys_table)
+        store.ensure_table()
+        if args.action == "create":
+            key, record = store.create(args.role, args.name)
+            print(key)
+            print(
+                f"key id {record.key_id}, role {record.role}: store the key now; it cannot be shown again.",
+                file=sys.stderr,
+            )
+        elif args.action == "list":
+            for record in store.list():
+                state = "revoked" if record.revoked else "active"
+                print(f"{record.key_id}  {record.role:<10}  {state:<7}  {record.created_at}  {record.name}")
+        elif not store.revoke(args.key_id):
+            raise LookupError(f"no key with id {args.key_id}")
+        return
+    if args.command == "data":
+        from climatelake import bootstrap, sample_data
+
+        cities = list(range(1, args.cities + 1))
+        if args.upload:
+            for name in bootstrap.upload_sample_weather(settings, cities, args.start, args.end, args.seed):
+                print(f"{settings.raw_container}/{name}")
+        else:
+            args.out.mkdir(parents=True, exist_ok=True)
+            for city in cities:
+                path = args.out / f"city={city}_{args.start}_{args.end}.csv"
+                path.write_bytes(
+                    sample_data.rows_to_csv(
+                        sample_data.generate_hourly([city], args.start, args.end, args.seed)
+                    )
+                )
+                print(path)
+        return
+    from databricks.sdk import WorkspaceClient
+
+    w = WorkspaceClient()
+    if args.command == "deploy":
+        from climatelake import bundle
+
+        for name, job_id in bundle.deploy(
+            w, args.target, {"storage_account": settings.storage_account, "catalog": settings.catalog}
+        ).items():
+            print(f"{name}: job {job_id}")
+    elif args.command == "ingest":
+        from climatelake.bootstrap import run_job
+
+        run = run_job(w, settings.ingest_job_name)
+        print(f"run {run.run_id}: {run.state.result_state.value}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        run(args)
+    except Exception as error:  # a CLI message, never a stack trace
+        print(f"climatelake: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""Synchronous weather queries: ``/v1/weather/hourly``, ``/v1/weather/daily`` and ``/v1/cities``.
+
+They answer from the catalog's hourly table (``<catalog>.silver.weather_hourly``), held in memory per
+process until its Delta version changes (:class:`climatelake.lake.CachedTable`). Daily values are
+aggregated from the hourly rows on the fly (min/max/mean temperature, total precipitation, mean humidity,
+max wind, the most frequent description); once the gold daily table exists (issue 6) it will be read
+instead. One query spans at most ``WEATHER_MAX_DAYS`` days (config, default 366).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import orjson
+import polars as pl
+from flask import Blueprint, Response, current_app, request
+
+from climatelake.lake import CachedTable
+from climatelake.manifest import METRICS
+from flask_gateway import clients
+from flask_gateway.auth import require
+from flask_gateway.errors import Problem
+from flask_gateway.schemas import WEATHER_QUERY, coerce_query
+
+bp = Blueprint("weather", __name__, url_prefix="/v1")
+HOURLY_UNITS = {
+    "time": "iso8601",
+    "temp": "°C",
+    "wind_speed": "m/s",
+    "precipitation": "mm",
+    "humidity": "%",
+    "description": "",
+}
+DAILY_UNITS = {
+    "date": "iso8601",
+    "temp_min": "°C",
+    "temp_max": "°C",
+    "temp_mean": "°C",
+    "wind_speed_max": "m/s",
+    "precipitation_sum": "mm",
+    "humidity_mean": "%",
+    "description": "",
+    "hours_observed": "h",
+}
+DAILY_COLUMNS = {  # metric → the daily columns it yields
+    "temp": ("temp_min", "temp_max", "temp_mean"),
+    "wind_speed": ("wind_speed_max",),
+    "precipitation": ("precipitation_sum",),
+    "humidity": ("humidity_mean",),
+    "description": ("description",),
+}
+
+
+def hourly_table() -> CachedTable:
+    cache = current_app.extensions.setdefault("hourly_table", {})
+    if "table" not in cache:
+        cache["table"] = CachedTable(
+            clients.workspace(), clients.settings(), clients.settings().hourly_table_name
+        )
+    return cache["table"]
+
+
+def _json(payload: object) -> Response:
+    return Response(orjson.dumps(payload), mimetype="application/json")
+
+
+def _query() -> tuple[int, dt.date, dt.date, list[str], str]:
+    query = coerce_query(WEATHER_QUERY, request.args.to_dict())
+    start, end = dt.date.fromisoformat(query["start_date"]), dt.date.fromisoformat(query["end_date"])
+    if end < start:
+        raise Problem(400, "Bad Request", "end_date is before start_date.", invalid_fields=["end_date"])
+    max_days = int(current_app.config.get("WEATHER_MAX_DAYS", 366))
+    if (end - start).days + 1 > max_days:
+        raise Problem(
+            400,
+            "Bad Request",
+            f"The range is longer than {max_days} days.",
+            invalid_fields=["start_date", "end_date"],
+        )
+    metrics = [m.strip() for m in query.get("metrics", ",".join(METRICS)).split(",") if m.strip()]
+    unknown = sorted(set(metrics) - set(METRICS))
+    if unknown or not metrics:
+        raise Problem(
+            400,
+            "Bad Request",
+            f"Unknown metrics: {', '.join(unknown) or '(none given)'}; choose from {', '.join(METRICS)}.",
+            invalid_fields=["metrics"],
+        )
+    return query["city_id"], start, end, metrics, query.get("shape", "rows")
+
+
+def _select(city_id: int, start: dt.date, end: dt.date) -> pl.DataFrame:
+    frame, _ = hourly_table().frame()
+    rows = frame.filter((pl.col("city_id") == city_id) & pl.col("date").is_between(start, end))
+    if rows.is_empty() and frame.filter(pl.col("city_id") == city_id).is_empty():
+        raise Problem(404, "Not Found", f"There is no data for city {city_id}.", invalid_fields=["city_id"])
+    return rows
+
+
+def _shaped(
+    rows: pl.DataFrame, city_id: int, key: str, columns: list[str], units: dict, shape: str
+) -> Response:
+    wanted_units = {c: units[c] for c in [key, *columns]}
+    if shape == "columns":
+        data = {c: rows[c].to_list() for c in [key, *columns]}
+        return _json(
+            {
+                "city_id": city_id,
+                "granularity": key,
+                f"{_kind(key)}_units": wanted_units,
+                _kind(key): data,
+                "units": wanted_units,
+            }
+        )
+    return _json({"city_id": city_id, "units": wanted_units, "rows": rows.select([key, *columns]).to_dicts()})
+
+
+def _kind(key: str) -> str:
+    return "hourly" if key == "time" else "daily"
+
+
+@bp.get("/weather/hourly")
+@require("reader")
+def hourly():
+    city_id, start, end, metrics, shape = _query()
+    rows = _select(city_id, start, end).with_columns(
+        time=pl.col("date").cast(pl.Datetime) + pl.duration(hours=pl.col("hour"))
+    )
+    rows = rows.with_columns(pl.col("time").dt.strftime("%Y-%m-%dT%H:%M"))
+    return _shaped(rows, city_id, "time", metrics, HOURLY_UNITS, shape)
+
+
+@bp.get("/weather/daily")
+@require("reader")
+def daily():
+    city_id, start, end, metrics, shape = _query()
+    hourly_rows = _select(city_id, start, end)
+    aggregates = {
+        "temp_min": pl.col("temp").min(),
+        "temp_max": pl.col("temp").max(),
+        "temp_mean": pl.col("temp").mean().round(2),
+        "wind_speed_max": pl.col("wind_speed").max(),
+        "precipitation_sum": pl.col("precipitation").sum().round(2),
+        "humidity_mean": pl.col("humidity").mean().round(2),
+        "description": pl.col("description").mode().sort().first(),
+    }
+    columns = [c for m in metrics for c in DAILY_COLUMNS[m]]
+    rows = (
+        hourly_rows.group_by("date")
+        .agg(*[aggregates[c].alias(c) for c in columns], pl.len().alias("hours_observed"))
+        .sort("date")
+        .with_columns(pl.col("date").dt.strftime("%Y-%m-%d"))
+    )
+    return _shaped(rows, city_id, "date", [*columns, "hours_observed"], DAILY_UNITS, shape)
+
+
+@bp.get("/cities")
+@require("reader")
+def cities():
+    frame, version = hourly_table().frame()
+    coverage = (
+        frame.group_by("city_id")
+        .agg(
+            pl.col("date").min().alias("first_date"),
+            pl.col("date").max().alias("last_date"),
+            pl.len().alias("hours"),
+        )
+        .sort("city_id")
+        .with_columns(
+            pl.col("first_date").dt.strftime("%Y-%m-%d"), pl.col("last_date").dt.strftime("%Y-%m-%d")
+        )
+    )
+    return _json(
+        {
+            "cities": coverage.to_dicts(),
+            "table": clients.settings().hourly_table_name,
+            "delta_version": version,
+        }
+    )
