@@ -113,7 +113,7 @@ def parse_manifest(data: bytes, blob_name: str = "") -> Manifest:
         )
     return Manifest(
         request_id=request_id,
-        city_ids=tuple(doc["city_ids"]),
+        city_ids=tuple(int(c) for c in doc["city_ids"]),  # JSON Schema counts 7.0 as an integer
         start_date=start,
         end_date=end,
         metrics=tuple(doc.get("metrics") or METRICS),
