@@ -26,6 +26,7 @@ def test_a_valid_manifest_parses_with_defaults():
         "start_date": "2024-01-01",
         "end_date": "2024-01-31",
         "metrics": "temp,wind_speed,precipitation,humidity,description",
+        "granularity": "hourly",
     }
 
 
