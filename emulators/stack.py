@@ -177,6 +177,21 @@ class Stack:
                 process.wait(timeout=5)
         self.processes.clear()
 
+    def kill(self, part: str) -> None:
+        """Kill one part at once (SIGKILL to its process group), as a crash would; for failure tests."""
+        process = self.processes.pop(part)
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait(timeout=10)
+
+    def restart(self, part: str) -> None:
+        """Start a part again on its port (after :meth:`kill`), keeping its configuration and state."""
+        if part in self.processes:
+            self.kill(part)
+        getattr(self, f"_start_{part}")()
+
     def _spawn(
         self, name: str, args: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT
     ) -> tuple[subprocess.Popen, Path]:
