@@ -89,8 +89,22 @@ def _query() -> tuple[int, dt.date, dt.date, list[str], str]:
     return query["city_id"], start, end, metrics, query.get("shape", "rows")
 
 
+def _hourly_frame() -> pl.DataFrame:
+    """The hourly table with its ``time`` column (ISO text) computed once per Delta version, not per call."""
+    frame, version = hourly_table().frame()
+    derived = current_app.extensions.setdefault("hourly_derived", {})
+    if derived.get("version") != version:
+        derived["frame"] = frame.with_columns(
+            time=(pl.col("date").cast(pl.Datetime) + pl.duration(hours=pl.col("hour"))).dt.strftime(
+                "%Y-%m-%dT%H:%M"
+            )
+        )
+        derived["version"] = version
+    return derived["frame"]
+
+
 def _select(city_id: int, start: dt.date, end: dt.date) -> pl.DataFrame:
-    frame, _ = hourly_table().frame()
+    frame = _hourly_frame()
     rows = frame.filter((pl.col("city_id") == city_id) & pl.col("date").is_between(start, end))
     if rows.is_empty() and frame.filter(pl.col("city_id") == city_id).is_empty():
         raise Problem(404, "Not Found", f"There is no data for city {city_id}.", invalid_fields=["city_id"])
@@ -100,19 +114,23 @@ def _select(city_id: int, start: dt.date, end: dt.date) -> pl.DataFrame:
 def _shaped(
     rows: pl.DataFrame, city_id: int, key: str, columns: list[str], units: dict, shape: str
 ) -> Response:
+    """Rows (records) or columns (Open-Meteo style). Records are encoded by polars in one pass: building
+    Python dicts first costs five times as much for a city-year."""
     wanted_units = {c: units[c] for c in [key, *columns]}
     if shape == "columns":
         data = {c: rows[c].to_list() for c in [key, *columns]}
         return _json(
             {
                 "city_id": city_id,
-                "granularity": key,
+                "granularity": _kind(key),
                 f"{_kind(key)}_units": wanted_units,
                 _kind(key): data,
                 "units": wanted_units,
             }
         )
-    return _json({"city_id": city_id, "units": wanted_units, "rows": rows.select([key, *columns]).to_dicts()})
+    head = orjson.dumps({"city_id": city_id, "units": wanted_units})
+    body = head[:-1] + b',"rows":' + rows.select([key, *columns]).write_json().encode() + b"}"
+    return Response(body, mimetype="application/json")
 
 
 def _kind(key: str) -> str:
@@ -123,11 +141,7 @@ def _kind(key: str) -> str:
 @require("reader")
 def hourly():
     city_id, start, end, metrics, shape = _query()
-    rows = _select(city_id, start, end).with_columns(
-        time=pl.col("date").cast(pl.Datetime) + pl.duration(hours=pl.col("hour"))
-    )
-    rows = rows.with_columns(pl.col("time").dt.strftime("%Y-%m-%dT%H:%M"))
-    return _shaped(rows, city_id, "time", metrics, HOURLY_UNITS, shape)
+    return _shaped(_select(city_id, start, end), city_id, "time", metrics, HOURLY_UNITS, shape)
 
 
 @bp.get("/weather/daily")
