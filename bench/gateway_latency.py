@@ -70,7 +70,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as state:
-        stack = Stack(Path(state), in_memory=True)
+        # Rate limits off: this measures the read path, not the limiter.
+        stack = Stack(
+            Path(state),
+            in_memory=True,
+            gateway_env={
+                "CLIMATELAKE_GATEWAY_RATE_LIMIT_PER_MINUTE": "100000000",
+                "CLIMATELAKE_GATEWAY_RATE_LIMIT_BURST": "1000000",
+            },
+        )
         try:
             stack.start()
             stack.bootstrap([1, 2], dt.date(2024, 1, 1), dt.date(2024, 12, 31))
@@ -109,8 +117,9 @@ def main() -> None:
     print(f"rows per answer: {rows} (city 1, 2024)")
     bare_p50 = statistics.median(bare)
     bare_p99 = percentile(bare, 99)
-    print(f"(a) bare read from Delta + JSON encode: p50 {bare_p50 * 1000:.1f} ms, "
-          f"p99 {bare_p99 * 1000:.1f} ms")
+    print(
+        f"(a) bare read from Delta + JSON encode: p50 {bare_p50 * 1000:.1f} ms, p99 {bare_p99 * 1000:.1f} ms"
+    )
     for clients in (1, 8):
         lat, rps = results[("weather", clients)]
         hello_lat, hello_rps = results[("hello", clients)]

@@ -109,6 +109,8 @@ class Stack:
     ports: dict[str, int] = field(default_factory=dict)
     subscribers: list[str] = field(default_factory=list)
     gateway_workers: int = 2
+    #: extra environment for the gateway only, e.g. CLIMATELAKE_GATEWAY_RATE_LIMIT_PER_MINUTE for benchmarks
+    gateway_env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -412,7 +414,7 @@ class Stack:
                 "-",
                 "flask_gateway:create_app()",
             ],
-            self.env,
+            {**self.env, **self.gateway_env},
         )
         wait_until(
             lambda: requests.get(f"{self.url('gateway')}/healthz", timeout=2).ok,
