@@ -5,14 +5,24 @@ stored record and marked published afterwards. If publishing fails, the caller r
 Grid, or the job webhook), and the retry publishes the event the first attempt did not. Two racing retries
 can publish twice: subscribers get at-least-once delivery, as from Event Grid itself, and should dedupe on
 ``request_id``.
+
+A request made with a ``callback_url`` also gets the event POSTed there (Event Grid schema, one event in an
+array, ``aeg-event-type: Notification`` like an Event Grid webhook): one attempt with a 10 s timeout, best
+effort — subscribe to the topic for guaranteed delivery.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+import requests
 
 from climatelake import events
 from functions import clients
+
+log = logging.getLogger("functions.completion")
+INTERNAL = ("event_published", "callback_url")
 
 
 def finish(request_id: str, status: str, **details: Any) -> None:
@@ -21,7 +31,33 @@ def finish(request_id: str, status: str, **details: Any) -> None:
     record = store.get(request_id)
     if record is None or not record.finished or record.details.get("event_published"):
         return
-    data = {k: v for k, v in record.details.items() if k != "event_published"}
+    data = {k: v for k, v in record.details.items() if k not in INTERNAL}
     event_type = events.SUCCEEDED if record.status == "succeeded" else events.FAILED
-    clients.publisher().publish(events.request_event(event_type, request_id, data))
+    event = events.request_event(event_type, request_id, data)
+    clients.publisher().publish(event)
     store.add_details(request_id, event_published=True)
+    callback = record.details.get("callback_url")
+    if callback:
+        _post_callback(callback, event)
+
+
+def _post_callback(url: str, event) -> None:
+    try:
+        answer = requests.post(
+            url, json=[_as_dict(event)], headers={"aeg-event-type": "Notification"}, timeout=10
+        )
+        log.info("callback %s answered %s", url, answer.status_code)
+    except requests.RequestException as exc:
+        log.warning("callback %s failed: %s", url, exc.__class__.__name__)
+
+
+def _as_dict(event) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "subject": event.subject,
+        "eventType": event.event_type,
+        "data": event.data,
+        "dataVersion": event.data_version,
+        "eventTime": event.event_time.isoformat(),
+        "metadataVersion": "1",
+    }

@@ -361,3 +361,19 @@ def test_readyz(client):
     answer = client.get("/readyz")
     assert answer.status_code == 200, answer.get_json()
     assert answer.get_json()["checks"] == {"storage": "ok", "workspace": "ok", "catalog": "ok"}
+
+
+def test_callback_url_receives_the_completion_event(local_stack, client, keys, event_sink):
+    request_id = submit(
+        client,
+        keys["submitter"],
+        city_ids=[1],
+        start_date="2024-01-06",
+        end_date="2024-01-06",
+        callback_url=event_sink.url,
+    )
+    event = event_sink.wait_for(lambda e: e["data"].get("request_id") == request_id, timeout=120)
+    assert event["eventType"] == "Climatelake.Request.Succeeded" and event["data"]["row_count"] == 24
+    assert "callback_url" not in event["data"]
+    status = client.get(f"/v1/requests/{request_id}", headers=auth(keys["submitter"])).get_json()
+    assert "callback_url" not in status
