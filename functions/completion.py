@@ -13,10 +13,12 @@ effort — subscribe to the topic for guaranteed delivery.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
 import requests
+from azure.eventgrid import EventGridEvent
 
 from climatelake import events
 from functions import clients
@@ -41,23 +43,25 @@ def finish(request_id: str, status: str, **details: Any) -> None:
         _post_callback(callback, event)
 
 
-def _post_callback(url: str, event) -> None:
+def _post_callback(url: str, event: EventGridEvent) -> None:
     try:
         answer = requests.post(
             url, json=[_as_dict(event)], headers={"aeg-event-type": "Notification"}, timeout=10
         )
         log.info("callback %s answered %s", url, answer.status_code)
-    except requests.RequestException as exc:
+    except Exception as exc:  # best effort: a bad callback must never fail the completion
         log.warning("callback %s failed: %s", url, exc.__class__.__name__)
 
 
-def _as_dict(event) -> dict[str, Any]:
+def _as_dict(event: EventGridEvent) -> dict[str, Any]:
+    """The event as Event Grid serialises it (the SDK keeps ``event_time`` as given: text or datetime)."""
+    time = event.event_time
     return {
         "id": event.id,
         "subject": event.subject,
         "eventType": event.event_type,
         "data": event.data,
         "dataVersion": event.data_version,
-        "eventTime": event.event_time.isoformat(),
+        "eventTime": time.isoformat() if isinstance(time, dt.datetime) else str(time),
         "metadataVersion": "1",
     }
