@@ -57,7 +57,7 @@ def _as_dict(event: EventGridEvent) -> dict[str, Any]:
     """The event as Event Grid serialises it (the SDK keeps ``event_time`` as given: text or datetime)."""
     time = event.event_time
     return {
-        "id": event.id,
+        "id": str(event.id),
         "subject": event.subject,
         "eventType": event.event_type,
         "data": event.data,
