@@ -1,9 +1,14 @@
-"""Authentication (API keys) and authorisation (roles) for the gateway.
+"""Authentication (API keys, optionally Entra ID-style JWTs) and authorisation (roles) for the gateway.
 
 Keys arrive as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>`` and are checked against the salted
 hashes in Table Storage (:mod:`climatelake.keys`). A verified key is remembered in this process for
 ``KEY_CACHE_SECONDS`` so the hot read path does not pay a table read per call; a revoked key therefore stops
 working within that time (an assumption, stated in the README).
+
+When ``JWT_ISSUER``, ``JWT_AUDIENCE`` and ``JWT_JWKS_URL`` are configured (``CLIMATELAKE_GATEWAY_JWT_*``),
+a bearer token that is not an API key is validated as a JWT the way Entra ID issues them: RS256 signature by
+a key from the JWKS, ``iss``, ``aud``, ``exp``/``nbf``; its ``roles`` claim (app roles, e.g. ``submitter``
+or ``climatelake.submitter``) gives the strongest matching role; the caller is ``jwt:<oid or sub>``.
 """
 
 from __future__ import annotations
@@ -12,9 +17,10 @@ import threading
 import time
 from functools import wraps
 
+import jwt
 from flask import Flask, current_app, g, request
 
-from climatelake.keys import ApiKey, ApiKeyStore, role_allows
+from climatelake.keys import ROLES, ApiKey, ApiKeyStore, role_allows
 from flask_gateway.errors import Problem
 from flask_gateway.security import check_rate_limit
 
@@ -46,6 +52,9 @@ def init_app(app: Flask) -> None:
     store = ApiKeyStore(settings.storage_connection_string, settings.keys_table)
     store.ensure_table()
     app.extensions["key_verifier"] = KeyVerifier(store)
+    jwt_config = [app.config.get(f"JWT_{name}") for name in ("ISSUER", "AUDIENCE", "JWKS_URL")]
+    if all(jwt_config):
+        app.extensions["jwt_verifier"] = JwtVerifier(*jwt_config)
 
 
 def presented_key() -> str:
@@ -53,6 +62,39 @@ def presented_key() -> str:
     if header[:7].lower() == "bearer ":
         return header[7:].strip()
     return request.headers.get("X-API-Key", "").strip()
+
+
+class JwtVerifier:
+    def __init__(self, issuer: str, audience: str, jwks_url: str) -> None:
+        self.issuer = issuer
+        self.audience = audience
+        self.jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300)
+
+    def verify(self, token: str) -> ApiKey | None:
+        try:
+            signing_key = self.jwks.get_signing_key_from_jwt(token)
+            claims = jwt.decode(
+                token,
+                signing_key.key,
+                algorithms=["RS256"],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": ["exp", "iss", "aud"]},
+            )
+        except jwt.PyJWTError:
+            return None
+        granted = [r.removeprefix("climatelake.") for r in claims.get("roles") or [] if isinstance(r, str)]
+        roles = [r for r in ROLES if r in granted]
+        subject = str(claims.get("oid") or claims.get("sub") or "")
+        if not subject:
+            return None
+        # No role claimed: authenticated but allowed nothing (every route needs at least reader) → 403.
+        return ApiKey(
+            key_id=f"jwt:{subject}",
+            role=roles[-1] if roles else "",
+            name=str(claims.get("name", "")),
+            created_at="",
+        )
 
 
 def authenticate() -> ApiKey:
@@ -64,7 +106,11 @@ def authenticate() -> ApiKey:
         raise Problem(
             401, "Unauthorized", "An API key is required (Authorization: Bearer <key> or X-API-Key)."
         )
-    found = current_app.extensions["key_verifier"].verify(key)
+    jwt_verifier = current_app.extensions.get("jwt_verifier")
+    if jwt_verifier is not None and key.count(".") == 2 and not key.startswith("clk_"):
+        found = jwt_verifier.verify(key)
+    else:
+        found = current_app.extensions["key_verifier"].verify(key)
     if found is None:
         raise Problem(401, "Unauthorized", "The API key is not valid.")
     g.key = found
@@ -79,8 +125,10 @@ def require(role: str):
         def wrapper(*args, **kwargs):
             key = authenticate()
             check_rate_limit(key.key_id)
-            if not role_allows(key.role, role):
-                raise Problem(403, "Forbidden", f"This needs the {role} role; the key has {key.role}.")
+            if key.role not in ROLES or not role_allows(key.role, role):
+                raise Problem(
+                    403, "Forbidden", f"This needs the {role} role; the caller has {key.role or 'none'}."
+                )
             return view(*args, **kwargs)
 
         wrapper.required_role = role  # read by the OpenAPI generator
