@@ -315,32 +315,58 @@ class Stack:
         )
 
     def _start_eventgrid(self) -> None:
+        """Event Grid stand-in, configured as an ARM template would declare it: the custom topic
+        ``climatelake`` (one subscription per ``self.subscribers`` URL) and the storage account's system
+        topic, whose BlobCreated events under ``manifests/`` go to the function ``on_manifest_created``."""
         functions = self.url("functions")
-        subscriptions = [
-            {
-                "name": "manifest-created",
-                "topic": "storage",
-                "endpoint": f"{functions}/runtime/webhooks/EventGrid?functionName=on_manifest_created",
-                "filter": {
-                    "includedEventTypes": ["Microsoft.Storage.BlobCreated"],
-                    "subjectBeginsWith": "/blobServices/default/containers/manifests/",
-                },
+
+        def webhook(url: str, event_filter: dict[str, Any] | None = None) -> dict[str, Any]:
+            properties: dict[str, Any] = {
+                "destination": {"endpointType": "WebHook", "properties": {"endpointUrl": url}},
+                "eventDeliverySchema": "EventGridSchema",
             }
-        ]
-        subscriptions += [
-            {"name": f"subscriber-{i}", "topic": "climatelake", "endpoint": endpoint}
-            for i, endpoint in enumerate(self.subscribers)
+            if event_filter:
+                properties["filter"] = event_filter
+            return {"properties": properties}
+
+        resources: list[dict[str, Any]] = [
+            {
+                "type": "Microsoft.EventGrid/topics",
+                "name": "climatelake",
+                "properties": {"inputSchema": "EventGridSchema"},
+                "keys": [self.topic_key],
+            },
+            *(
+                {
+                    "type": "Microsoft.EventGrid/topics/eventSubscriptions",
+                    "name": f"climatelake/subscriber-{i}",
+                    **webhook(endpoint),
+                }
+                for i, endpoint in enumerate(self.subscribers)
+            ),
+            {
+                "type": "Microsoft.EventGrid/systemTopics",
+                "name": "storage",
+                "properties": {"topicType": "Microsoft.Storage.StorageAccounts"},
+                "containers": ["manifests"],
+            },
+            {
+                "type": "Microsoft.EventGrid/systemTopics/eventSubscriptions",
+                "name": "storage/manifest-created",
+                **webhook(
+                    f"{functions}/runtime/webhooks/EventGrid?functionName=on_manifest_created",
+                    {
+                        "includedEventTypes": ["Microsoft.Storage.BlobCreated"],
+                        "subjectBeginsWith": "/blobServices/default/containers/manifests/",
+                    },
+                ),
+            },
         ]
         config = {
             "data_dir": str(self.state_dir / "eventgrid"),
             "time_scale": 0.05,
-            "topics": {"climatelake": {"key": self.topic_key}},
-            "system_topic": {
-                "name": "storage",
-                "connection_string": self.connection_string,
-                "containers": ["manifests"],
-            },
-            "subscriptions": subscriptions,
+            "storage_connection_string": self.connection_string,
+            "resources": resources,
         }
         if self.in_memory:
             shutil.rmtree(self.state_dir / "eventgrid", ignore_errors=True)

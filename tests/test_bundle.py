@@ -24,6 +24,7 @@ def test_jobs_resolve_variables_and_file_paths():
         "start_date",
         "end_date",
         "metrics",
+        "granularity",
     }
     assert request_job["webhook_notifications"]["on_success"] == [{"id": "climatelake-job-events"}]
 
