@@ -287,6 +287,8 @@ class Stack:
             "notification_destinations": {
                 JOB_EVENTS_DESTINATION: f"{self.url('functions')}/api/job-events?code={self.function_key}",
             },
+            # SQL statements run on Sail; secrets' key lives in the workspace's data folder (0600)
+            "sql_engine_remote": f"sc://127.0.0.1:{self.ports['sail']}",
         }
         if self.in_memory:
             shutil.rmtree(self.state_dir / "workspace", ignore_errors=True)

@@ -8,42 +8,20 @@ from pathlib import Path
 
 import pytest
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.config import Config
 from databricks.sdk.errors import InvalidParameterValue, NotFound, ResourceConflict, Unauthenticated
 from databricks.sdk.service import jobs
 
 from emulators.common.event_sink import EventSink
-from emulators.common.serving import serve_in_thread
 from emulators.stack import wait_until
-from emulators.workspace.server import WorkspaceConfig, create_app
-
-TOKEN = "dapi-test-token"
+from emulators.workspace.testing import InProcessWorkspace
 
 
-class Workspace:
+class Workspace(InProcessWorkspace):
     """An in-process stand-in on a free port, restartable on the same data folder."""
 
     def __init__(self, data_dir: Path, destinations: dict[str, str] | None = None) -> None:
-        self.config = WorkspaceConfig(
-            data_dir=data_dir,
-            tokens={TOKEN: "ada@example.com"},
-            managed_root="abfss://lake@acct.dfs.core.windows.net/unity",
-            notification_destinations=destinations or {},
-        )
+        super().__init__(data_dir, notification_destinations=destinations or {})
         self.start()
-
-    def start(self) -> None:
-        self.app = create_app(self.config)
-        self.server, self.thread = serve_in_thread(self.app)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.thread.join(timeout=5)
-        self.app.extensions["workspace"].close()
-
-    def client(self, token: str = TOKEN) -> WorkspaceClient:
-        return WorkspaceClient(config=Config(host=self.url, token=token, retry_timeout_seconds=10))
 
 
 @pytest.fixture()

@@ -1,13 +1,41 @@
-"""Databricks workspace stand-in: the subset of the Databricks REST API that climatelake uses.
+"""Databricks workspace stand-in: the subset of the Databricks REST API that climatelake and its engines use.
+
+Files: ``catalog.py``, ``jobs.py``, ``statements.py``, ``secrets.py`` (models: state and behaviour, no HTTP),
+``credentials.py`` (SAS vending), ``runner.py`` (job runs in worker processes), ``faults.py`` (injected
+429/503), ``routes/`` (one module per API family), ``errors.py`` (every error body made in one place),
+``server.py`` (auth, wiring; ``python -m emulators.workspace``), ``testing.py`` (in-process, for tests).
 
 Served (see README "What the workspace stand-in serves"):
-- ``GET /.well-known/databricks-config`` (answers 404, as databricks-sdk tolerates)
-- Unity Catalog 2.1: catalogs, schemas, tables (incl. ``staging-tables``) — create/get/list/delete
-- Jobs 2.2: create, get, list, reset, delete, run-now (``idempotency_token``), runs/get, runs/list,
-  runs/cancel; runs execute the job's ``spark_python_task`` files against Sail in worker processes and fire
-  ``webhook_notifications`` to configured notification destinations.
+- ``GET /.well-known/databricks-config`` (answers 404, as databricks-sdk tolerates).
+- Unity Catalog 2.1, answers validated against the open spec (../shared/specs/unitycatalog-api.yaml):
+  catalogs, schemas (create/get/list/update incl. ``new_name``/delete ``force``), tables (create/get/list/
+  delete; update ``owner``), staging-tables, volumes (create/get/list/update/delete), functions
+  (create/get/list/delete), ``temporary-table|volume|path-credentials`` (a SAS for Azurite), and
+  ``delta/preview/commits`` (GET/POST): the catalog is the source of truth of MANAGED tables' versions.
+  ``max_results``/``page_token`` on every list (keyset tokens bound to their listing).
+- Jobs 2.2 (and 2.1 paths): create, get, list, reset, update, delete, run-now (``idempotency_token``),
+  runs/submit, runs/get, runs/list, runs/cancel, runs/get-output; ``spark_python_task`` and
+  ``python_wheel_task`` run in worker processes against Sail, ``depends_on``, queueing at
+  ``max_concurrent_runs``, ``timeout_seconds``, ``webhook_notifications``.
+- SQL statements 2.0: execute (named parameters, ``catalog``/``schema``, ``wait_timeout``,
+  ``on_wait_timeout``, INLINE JSON_ARRAY), get, cancel, result chunk 0 — executed on Sail over Spark Connect.
+- Secrets 2.0: scopes create/list/delete; put/get/list/delete, AES-GCM encrypted at rest.
+- ``/api/2.0/local/…``: the test control plane (ping, faults, SQL start delay); the product never calls it.
 
-LIMITATIONS (walking skeleton): managed tables' catalog-managed commits (``delta/preview/commits``), SQL
-statements, secrets, volumes, functions, lineage and sharing are not served yet; unknown endpoints answer
-501 with the operation's path.
+LIMITATIONS:
+- "Already exists" in Unity Catalog answers 409 (as open-source Unity Catalog; Sail needs it), not 400.
+- A second ``staging-tables`` request for the same name before the table exists returns the same staging
+  table (open-source Unity Catalog answers 409, which breaks Sail 0.7.2's ``saveAsTable``).
+- Vended credentials are a service SAS for the whole container (Azurite has no user delegation keys for
+  shared-key accounts, nor directory-scoped SAS); the field is still ``azure_user_delegation_sas``.
+- Table update changes ``owner``/``comment`` only; functions cannot be updated; no grants/permissions,
+  lineage, models, credentials, external locations, metastore summary, Delta Sharing (501).
+- SQL: only INLINE + JSON_ARRAY (others 501); statements live in memory (lost on restart, newest 1,000
+  kept); a command (INSERT, CREATE …) with parameters fails because Sail 0.7.2 binds parameters in
+  queries only; commands answer no rows (no ``num_affected_rows``); cancelling stops waiting and discards
+  the result, the engine may finish the work; ``warehouse_id`` is required but not checked.
+- Secrets: no ACLs, no Azure Key Vault-backed scopes.
+- Jobs: only ``spark_python_task`` and ``python_wheel_task`` (pure-Python wheels, put on ``sys.path``) run;
+  no clusters, retries, schedules or repair; a worker process killed by a signal ends the run
+  INTERNAL_ERROR; a run active when the stand-in stopped ends INTERNAL_ERROR on restart.
 """

@@ -15,6 +15,19 @@ from emulators.common.records import RecordStore
 from emulators.workspace.errors import ApiError, invalid, not_found
 
 ACTIVE = ("PENDING", "QUEUED", "RUNNING", "TERMINATING")
+_ARRAY_KEYS = {"tasks": "task_key", "job_clusters": "job_cluster_key"}
+#: a task's settings copied into its run task, as runs/get shows them
+_TASK_FIELDS = (
+    "description",
+    "spark_python_task",
+    "python_wheel_task",
+    "notebook_task",
+    "existing_cluster_id",
+    "job_cluster_key",
+    "libraries",
+    "timeout_seconds",
+    "environment_key",
+)
 
 
 def _now_ms() -> int:
@@ -96,9 +109,40 @@ class Jobs:
         return jobs
 
     def reset(self, job_id: Any, settings: dict[str, Any]) -> None:
-        record = self.get(job_id)
-        record["settings"] = settings
-        self.store.put("job", f"{record['job_id']:012d}", record)
+        if not settings.get("tasks"):
+            raise invalid("A job needs at least one task.")
+        with self.store.lock:
+            record = self.get(job_id)
+            record["settings"] = settings
+            self.store.put("job", f"{record['job_id']:012d}", record)
+
+    def update(
+        self, job_id: Any, new_settings: dict[str, Any] | None, fields_to_remove: list[str] | None
+    ) -> None:
+        """Partial update: top-level fields replaced, ``tasks``/``job_clusters`` merged by their keys."""
+        with self.store.lock:
+            record = self.get(job_id)
+            settings = dict(record["settings"])
+            for field, value in (new_settings or {}).items():
+                key = _ARRAY_KEYS.get(field)
+                if key and isinstance(value, list):
+                    merged = {item[key]: item for item in settings.get(field) or []}
+                    merged.update({item[key]: item for item in value})
+                    settings[field] = list(merged.values())
+                else:
+                    settings[field] = value
+            for path in fields_to_remove or []:
+                field, _, item_key = str(path).partition("/")
+                if item_key and field in _ARRAY_KEYS:
+                    settings[field] = [
+                        i for i in settings.get(field) or [] if i[_ARRAY_KEYS[field]] != item_key
+                    ]
+                else:
+                    settings.pop(field, None)
+            if not settings.get("tasks"):
+                raise invalid("A job needs at least one task.")
+            record["settings"] = settings
+            self.store.put("job", f"{record['job_id']:012d}", record)
 
     def delete(self, job_id: Any) -> None:
         record = self.get(job_id)
@@ -127,48 +171,81 @@ class Jobs:
             if unknown:
                 raise invalid(f"Job parameters {sorted(unknown)} are not defined in job {job['job_id']}.")
             values = {**declared, **{k: str(v) for k, v in (job_parameters or {}).items()}}
-            run_id = self.store.next_id("run", start=5001)
-            number = self.store.next_id(f"run-number-{job['job_id']}")
-            settings = job["settings"]
-            run = {
-                "job_id": job["job_id"],
-                "run_id": run_id,
-                "number_in_job": number,
-                "original_attempt_run_id": run_id,
-                "run_name": settings.get("name", ""),
-                "creator_user_name": principal,
-                "run_type": "JOB_RUN",
-                "trigger": "ONE_TIME",
-                "format": "MULTI_TASK",
-                "start_time": _now_ms(),
-                "end_time": 0,
-                "setup_duration": 0,
-                "execution_duration": 0,
-                "cleanup_duration": 0,
-                "run_duration": 0,
-                "state": _state("PENDING"),
-                "status": _status("PENDING", None, ""),
-                "job_parameters": [{"name": k, "default": declared[k], "value": values[k]} for k in declared],
-                "run_page_url": f"{self.host_url}/jobs/{job['job_id']}/runs/{run_id}",
-                "tasks": [
-                    {
-                        "task_key": t["task_key"],
-                        "run_id": run_id * 1000 + i,
-                        "depends_on": t.get("depends_on", []),
-                        "state": _state("PENDING"),
-                        "start_time": 0,
-                        "end_time": 0,
-                        "attempt_number": 0,
-                    }
-                    for i, t in enumerate(settings["tasks"], start=1)
-                ],
-                "job_settings": settings,
-            }
-            self.store.put("run", f"{run_id:012d}", run)
+            run = self._new_run(job["job_id"], job["settings"], principal, "JOB_RUN")
+            run["job_parameters"] = [
+                {"name": k, "default": declared[k], "value": values[k]} for k in declared
+            ]
+            self.store.put("run", f"{run['run_id']:012d}", run)
+            run_id, number = run["run_id"], run["number_in_job"]
             if idempotency_token:
                 self.store.put("idempotency", idempotency_token, {"run_id": run_id, "number_in_job": number})
             self.changed.notify_all()
         return run_id, number, True
+
+    def submit(self, body: dict[str, Any], principal: str) -> int:
+        """A one-time run (runs/submit): no job; the same token returns the same run."""
+        if not body.get("tasks"):
+            raise invalid("A run needs at least one task.")
+        token = body.get("idempotency_token")
+        with self.store.lock:
+            if token:
+                existing = self.store.get("idempotency", f"submit:{token}")
+                if existing:
+                    return existing["run_id"]
+            settings = {k: v for k, v in body.items() if k not in ("idempotency_token", "run_name")}
+            settings["name"] = body.get("run_name") or "Untitled"
+            run = self._new_run(None, settings, principal, "SUBMIT_RUN")
+            run["job_parameters"] = []
+            self.store.put("run", f"{run['run_id']:012d}", run)
+            if token:
+                self.store.put("idempotency", f"submit:{token}", {"run_id": run["run_id"]})
+            self.changed.notify_all()
+        return run["run_id"]
+
+    def _new_run(self, job_id: int | None, settings: dict[str, Any], principal: str, run_type: str) -> dict:
+        run_id = self.store.next_id("run", start=5001)
+        number = self.store.next_id(f"run-number-{job_id}") if job_id is not None else 1
+        page = f"{self.host_url}/jobs/{job_id}/runs/{run_id}" if job_id else f"{self.host_url}/runs/{run_id}"
+        return {
+            "job_id": job_id,
+            "run_id": run_id,
+            "number_in_job": number,
+            "original_attempt_run_id": run_id,
+            "run_name": settings.get("name", ""),
+            "creator_user_name": principal,
+            "run_type": run_type,
+            "trigger": "ONE_TIME",
+            "format": "MULTI_TASK",
+            "start_time": _now_ms(),
+            "end_time": 0,
+            "setup_duration": 0,
+            "execution_duration": 0,
+            "cleanup_duration": 0,
+            "run_duration": 0,
+            "state": _state("PENDING"),
+            "status": _status("PENDING", None, ""),
+            "run_page_url": page,
+            "tasks": [
+                {
+                    "task_key": t["task_key"],
+                    "run_id": run_id * 1000 + i,
+                    "depends_on": t.get("depends_on", []),
+                    **{k: t[k] for k in _TASK_FIELDS if k in t},
+                    "state": _state("PENDING"),
+                    "status": _status("PENDING", None, ""),
+                    "start_time": 0,
+                    "end_time": 0,
+                    "setup_duration": 0,
+                    "execution_duration": 0,
+                    "cleanup_duration": 0,
+                    "run_duration": 0,
+                    "attempt_number": 0,
+                    "run_page_url": f"{page}/tasks/{t['task_key']}",
+                }
+                for i, t in enumerate(settings["tasks"], start=1)
+            ],
+            "job_settings": settings,
+        }
 
     def get_run(self, run_id: Any) -> dict[str, Any]:
         try:

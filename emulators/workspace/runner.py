@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from emulators.workspace.jobs import Jobs
+from emulators.workspace.jobs import Jobs, _state, _status
 
 log = logging.getLogger("workspace.runner")
 _REFERENCE = re.compile(r"\{\{\s*([A-Za-z0-9_.\-]+)\s*\}\}")
@@ -26,6 +27,20 @@ _REFERENCE = re.compile(r"\{\{\s*([A-Za-z0-9_.\-]+)\s*\}\}")
 
 class ParameterError(ValueError):
     pass
+
+
+#: runs a python_wheel_task: the entry point from the wheel's metadata, else package.entry_point()
+_WHEEL_LAUNCHER = """
+import importlib, importlib.metadata as md, sys
+package, name = sys.argv[1], sys.argv[2]
+sys.argv = [package, *sys.argv[3:]]
+norm = lambda text: text.replace('-', '_').lower()
+found = [e for d in md.distributions() if norm(d.metadata['Name'] or '') == norm(package)
+         for e in d.entry_points if e.name == name]
+target = found[0].load() if found else getattr(importlib.import_module(package), name)
+result = target()
+sys.exit(result if isinstance(result, int) else 0)
+"""
 
 
 def resolve_references(text: str, values: dict[str, str]) -> str:
@@ -99,7 +114,8 @@ class RunExecutor:
                     if run["run_id"] in self._started:
                         continue
                     limit = int(run["job_settings"].get("max_concurrent_runs") or 1)
-                    if self.jobs.running_count(run["job_id"]) >= limit:
+                    # one-time runs (runs/submit) have no job and are never queued behind others
+                    if run["job_id"] is not None and self.jobs.running_count(run["job_id"]) >= limit:
                         if run["state"]["life_cycle_state"] != "QUEUED":
                             self.jobs.set_run_state(
                                 run, "QUEUED", None, "Waiting for an active run to finish."
@@ -130,7 +146,10 @@ class RunExecutor:
             return
         run = self.jobs.get_run(run["run_id"])
         run["tasks"] = tasks
-        self.jobs.set_run_state(run, "TERMINATED", result, message)
+        if result == "INTERNAL_ERROR":  # a worker process died: the run cannot have finished
+            self.jobs.set_run_state(run, "INTERNAL_ERROR", None, message)
+        else:
+            self.jobs.set_run_state(run, "TERMINATED", result, message)
         self.notify("jobs.on_success" if result == "SUCCESS" else "jobs.on_failure", run)
 
     def _run_tasks(self, run: dict[str, Any]) -> tuple[str, str, list[dict[str, Any]]]:
@@ -153,7 +172,9 @@ class RunExecutor:
         for spec in ordered:
             task = tasks_by_key[spec["task_key"]]
             task["start_time"] = int(time.time() * 1000)
-            task["state"] = {"life_cycle_state": "RUNNING", "state_message": ""}
+            task["attempt_number"] = 0
+            task["state"] = _state("RUNNING", None, "")
+            task["status"] = _status("RUNNING", None, "")
             self.jobs.save_run({**self.jobs.get_run(run["run_id"]), "tasks": list(tasks_by_key.values())})
             result, message = self._run_task(
                 run,
@@ -163,22 +184,61 @@ class RunExecutor:
                 deadline,
             )
             task["end_time"] = int(time.time() * 1000)
-            task["state"] = {
-                "life_cycle_state": "TERMINATED",
-                "result_state": result,
-                "state_message": message,
-            }
+            task["execution_duration"] = task["run_duration"] = task["end_time"] - task["start_time"]
+            if result == "INTERNAL_ERROR":
+                task["state"] = _state("INTERNAL_ERROR", None, message)
+                task["status"] = _status("INTERNAL_ERROR", None, message)
+            else:
+                task["state"] = _state("TERMINATED", result, message)
+                task["status"] = _status("TERMINATED", result, message)
             if result != "SUCCESS":
                 for other in tasks_by_key.values():
                     if other["state"]["life_cycle_state"] == "PENDING":
-                        other["state"] = {
-                            "life_cycle_state": "SKIPPED",
-                            "result_state": "UPSTREAM_FAILED",
-                            "state_message": f"Upstream task {spec['task_key']} failed.",
+                        skipped = f"Upstream task {spec['task_key']} failed."
+                        other["state"] = _state("SKIPPED", "UPSTREAM_FAILED", skipped)
+                        other["status"] = {
+                            "state": "TERMINATED",
+                            "termination_details": {
+                                "code": "UPSTREAM_FAILED",
+                                "message": skipped,
+                                "type": "CLIENT_ERROR",
+                            },
                         }
                 failure = f"Task {spec['task_key']} failed: {message}" if result == "FAILED" else message
                 return result, failure, list(tasks_by_key.values())
         return "SUCCESS", "", list(tasks_by_key.values())
+
+    def _command(self, spec: dict[str, Any], values: dict[str, str]) -> tuple[list[str], str, list[str]]:
+        """(command, working folder, extra sys.path entries) of a task; ParameterError if it cannot run."""
+        if python_task := spec.get("spark_python_task"):
+            path = resolve_references(python_task["python_file"], values)
+            args = [resolve_references(str(a), values) for a in python_task.get("parameters", [])]
+            if not Path(path).is_file():
+                raise ParameterError(f"python_file {path} does not exist in the workspace.")
+            return [sys.executable, path, *args], str(Path(path).parent), []
+        if wheel_task := spec.get("python_wheel_task"):
+            wheels = [
+                resolve_references(str(lib["whl"]), values)
+                for lib in spec.get("libraries") or []
+                if "whl" in lib
+            ]
+            missing = [w for w in wheels if not Path(w).is_file()]
+            if missing:
+                raise ParameterError(f"Wheel {missing[0]} does not exist in the workspace.")
+            args = [resolve_references(str(a), values) for a in wheel_task.get("parameters") or []]
+            args += [
+                f"--{k}={resolve_references(str(v), values)}"
+                for k, v in (wheel_task.get("named_parameters") or {}).items()
+            ]
+            command = [
+                sys.executable,
+                "-c",
+                _WHEEL_LAUNCHER,
+                wheel_task["package_name"],
+                wheel_task["entry_point"],
+            ]
+            return [*command, *args], str(self.logs_dir), wheels
+        raise ParameterError("Only spark_python_task and python_wheel_task tasks run in the local workspace.")
 
     def _run_task(
         self,
@@ -188,25 +248,21 @@ class RunExecutor:
         values: dict[str, str],
         deadline: float | None,
     ) -> tuple[str, str]:
-        python_task = spec.get("spark_python_task")
-        if not python_task:
-            return "FAILED", "Only spark_python_task tasks run in the local workspace."
         try:
-            path = resolve_references(python_task["python_file"], values)
-            args = [resolve_references(str(a), values) for a in python_task.get("parameters", [])]
+            command, cwd, python_path = self._command(spec, values)
         except ParameterError as exc:
             return "FAILED", str(exc)
-        if not Path(path).is_file():
-            return "FAILED", f"python_file {path} does not exist in the workspace."
         log_path = self.logs_dir / str(run["run_id"]) / f"{spec['task_key']}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABRICKS_", "SAIL_"))}
         env.update(self.task_env)
         env["PYTHONUNBUFFERED"] = "1"
+        if python_path:
+            env["PYTHONPATH"] = os.pathsep.join([*python_path, *filter(None, [env.get("PYTHONPATH")])])
         with open(log_path, "wb") as log_file:
             process = subprocess.Popen(
-                [sys.executable, path, *args],
-                cwd=str(Path(path).parent),
+                command,
+                cwd=cwd,
                 env=env,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
@@ -233,6 +289,15 @@ class RunExecutor:
         if code == 0:
             return "SUCCESS", ""
         tail = log_path.read_text(errors="replace").strip().splitlines()[-15:]
+        if code < 0:  # killed by a signal nobody here sent: the worker crashed
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            message = f"The worker process of task {spec['task_key']} died ({name})."
+            task["error"] = message
+            task["error_trace"] = "\n".join(tail)
+            return "INTERNAL_ERROR", message
         error = next((line for line in reversed(tail) if line and not line.startswith(" ")), "")
         task["error"] = error
         task["error_trace"] = "\n".join(tail)

@@ -1,6 +1,8 @@
 """The workspace stand-in's HTTP server: auth, error shaping, wiring of models and routes.
 
-Run: ``python -m emulators.workspace --port 8080 --data-dir .local/workspace --token TOKEN=principal``.
+Run: ``python -m emulators.workspace --port 8080 --config workspace.json``, the JSON holding the fields of
+:class:`WorkspaceConfig` (``emulators/stack.py`` writes it). Served by werkzeug's threaded server (a thread
+per request, no keep-alive), fast enough: ``bench/workspace_latency.py`` measures it.
 """
 
 from __future__ import annotations
@@ -18,11 +20,15 @@ from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from emulators.common.records import RecordStore
-from emulators.workspace.catalog import UnityCatalog
-from emulators.workspace.errors import ApiError
+from emulators.workspace.catalog import DeltaLog, UnityCatalog
+from emulators.workspace.credentials import CredentialVendor
+from emulators.workspace.errors import ApiError, not_implemented
+from emulators.workspace.faults import Faults
 from emulators.workspace.jobs import Jobs
-from emulators.workspace.routes import jobs_api, not_implemented, uc
+from emulators.workspace.routes import BLUEPRINTS
 from emulators.workspace.runner import RunExecutor
+from emulators.workspace.secrets import Secrets, load_key
+from emulators.workspace.statements import Statements
 
 log = logging.getLogger("workspace")
 
@@ -34,27 +40,41 @@ class WorkspaceConfig:
     tokens: dict[str, str]
     #: where managed tables live, e.g. abfss://lake@devstoreaccount1.dfs.core.windows.net/unity
     managed_root: str
-    #: Azure Storage connection string, to read Delta logs (columns of EXTERNAL tables)
+    #: Azure Storage connection string: to read Delta logs (columns of EXTERNAL tables) and sign SAS tokens
     storage_connection_string: str = ""
     #: environment for job task processes (SPARK_REMOTE and the like)
     task_env: dict[str, str] = field(default_factory=dict)
     #: notification destination id → webhook URL
     notification_destinations: dict[str, str] = field(default_factory=dict)
     host_url: str = ""
+    #: Spark Connect address of the engine that runs SQL statements (``sc://127.0.0.1:50051``)
+    sql_engine_remote: str = ""
+    sql_workers: int = 2
+    #: AES-256 key (base64) for secrets at rest; empty: ``secrets.key`` in the data folder
+    secrets_key: str = ""
+    #: lifetime of vended temporary credentials
+    credential_ttl_seconds: int = 3600
 
 
-def delta_schema_reader(connection_string: str):
-    """A function that reads a Delta table's schema string from Azure Storage with delta-rs, or None."""
-    from deltalake import DeltaTable  # imported lazily: only EXTERNAL registrations need it
-
+def storage_options(connection_string: str) -> dict[str, str]:
+    """delta-rs (object_store) options for the account of an Azure Storage connection string."""
     parts = dict(item.split("=", 1) for item in connection_string.split(";") if "=" in item)
     options = {"account_name": parts.get("AccountName", ""), "account_key": parts.get("AccountKey", "")}
     if parts.get("BlobEndpoint", "").startswith("http://"):
         options.update(azure_storage_endpoint=parts["BlobEndpoint"].rstrip("/"), allow_http="true")
+    return options
 
-    def read(location: str) -> str | None:
+
+def delta_log_reader(connection_string: str):
+    """A function that reads a Delta table's schema and partitioning with delta-rs, or None."""
+    from deltalake import DeltaTable  # imported lazily: only EXTERNAL registrations need it
+
+    options = storage_options(connection_string)
+
+    def read(location: str) -> DeltaLog | None:
         try:
-            return DeltaTable(location, storage_options=options).schema().to_json()
+            table = DeltaTable(location, storage_options=options)
+            return DeltaLog(table.schema().to_json(), list(table.metadata().partition_columns))
         except Exception as exc:  # no Delta log there (yet): the table simply has no columns
             log.info("no Delta schema at %s: %s", location, exc)
             return None
@@ -63,17 +83,23 @@ def delta_schema_reader(connection_string: str):
 
 
 class Workspace:
+    """The models of one workspace, wired together (what the routes reach through ``current_app``)."""
+
     def __init__(self, config: WorkspaceConfig) -> None:
         self.config = config
         self.store = RecordStore(config.data_dir / "workspace.sqlite")
         reader = (
-            delta_schema_reader(config.storage_connection_string)
+            delta_log_reader(config.storage_connection_string)
             if config.storage_connection_string
             else (lambda location: None)
         )
         self.catalog = UnityCatalog(self.store, config.managed_root, reader)
+        self.credentials = CredentialVendor(config.storage_connection_string, config.credential_ttl_seconds)
         self.jobs = Jobs(self.store, config.host_url)
         self.executor = RunExecutor(self.jobs, config.data_dir / "run-logs", config.task_env, self.notify)
+        self.statements = Statements(config.sql_engine_remote, config.sql_workers)
+        self.secrets = Secrets(self.store, load_key(config.secrets_key, config.data_dir))
+        self.faults = Faults()
 
     def notify(self, event_type: str, run: dict[str, Any]) -> None:
         """Fire the job's webhook notifications for ``event_type`` (jobs.on_start/on_success/on_failure)."""
@@ -94,6 +120,7 @@ class Workspace:
 
     def close(self) -> None:
         self.executor.stop()
+        self.statements.close()
         self.store.close()
 
 
@@ -115,41 +142,46 @@ def create_app(config: WorkspaceConfig) -> Flask:
     app = Flask("workspace")
     workspace = Workspace(config)
     app.extensions["workspace"] = workspace
+    tokens = dict(config.tokens)
 
     @app.before_request
     def authenticate():
-        if request.path == "/.well-known/databricks-config":
+        path = request.path
+        if path == "/.well-known/databricks-config":
             return None
         header = request.headers.get("Authorization", "")
-        token = header[7:] if header.startswith("Bearer ") else ""
-        principal = config.tokens.get(token)
+        principal = tokens.get(header[7:]) if header.startswith("Bearer ") else None
         if not principal:
             raise ApiError(401, "UNAUTHENTICATED", "Missing or invalid bearer token.")
         g.principal = principal
+        if not path.startswith("/api/2.0/local/"):
+            workspace.faults.check(request.method, path)
         return None
 
     @app.errorhandler(ApiError)
     def api_error(error: ApiError):
         answer = jsonify(error.body())
         answer.status_code = error.status
+        answer.headers.update(error.headers())
         return answer
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         if error.code in (404, 405):
-            return api_error(not_implemented(request.path.lstrip("/")))
+            return api_error(not_implemented(request.method, request.path.lstrip("/")))
         return api_error(ApiError(error.code or 500, "INVALID_REQUEST", error.description or "Bad request."))
+
+    @app.errorhandler(Exception)
+    def internal_error(error: Exception):
+        log.exception("%s %s failed inside the workspace", request.method, request.path)
+        return api_error(ApiError(500, "INTERNAL_ERROR", f"The local workspace failed: {error}"))
 
     @app.get("/.well-known/databricks-config")
     def well_known():
         return api_error(ApiError(404, "NOT_FOUND", "No host metadata here."))
 
-    @app.get("/api/2.0/local/ping")
-    def ping():
-        return jsonify({"ok": True})
-
-    app.register_blueprint(uc)
-    app.register_blueprint(jobs_api)
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
     workspace.executor.start()
     return app
 

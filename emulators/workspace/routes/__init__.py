@@ -1,0 +1,15 @@
+"""HTTP routes of the workspace stand-in: parse the request, call the models, shape the answer.
+
+One module per API family; each exposes a Flask blueprint. Errors are raised as
+:class:`~emulators.workspace.errors.ApiError` and turned into Databricks' error body in ``server.py``.
+"""
+
+from emulators.workspace.routes.jobs import jobs_api
+from emulators.workspace.routes.local import local_api
+from emulators.workspace.routes.secrets import secrets_api
+from emulators.workspace.routes.sql import sql_api
+from emulators.workspace.routes.unity_catalog import uc
+
+BLUEPRINTS = (uc, jobs_api, sql_api, secrets_api, local_api)
+
+__all__ = ["BLUEPRINTS"]

@@ -1,0 +1,125 @@
+"""Jobs 2.2 routes (the 2.1 paths answer the same)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, g, jsonify, request
+
+from emulators.workspace.routes.common import body, flag, workspace
+
+jobs_api = Blueprint("jobs", __name__)
+
+_INTERNAL_RUN_FIELDS = ("job_settings", "cancel_requested")
+
+
+def _jobs():
+    return workspace().jobs
+
+
+def _public_run(run: dict[str, Any]) -> dict[str, Any]:
+    view = {k: v for k, v in run.items() if k not in _INTERNAL_RUN_FIELDS and v is not None}
+    view["tasks"] = [
+        {k: v for k, v in t.items() if k not in ("error", "error_trace", "logs_path")} for t in run["tasks"]
+    ]
+    return view
+
+
+def _job_view(job: dict[str, Any], with_tasks: bool = True) -> dict[str, Any]:
+    view = dict(job)
+    if not with_tasks:
+        view["settings"] = {k: v for k, v in job["settings"].items() if k not in ("tasks", "job_clusters")}
+    return view
+
+
+def create_job():
+    return jsonify({"job_id": _jobs().create(body(), g.principal)})
+
+
+def get_job():
+    return jsonify(_job_view(_jobs().get(request.args.get("job_id"))))
+
+
+def list_jobs():
+    jobs = [_job_view(j, flag("expand_tasks")) for j in _jobs().list(request.args.get("name"))]
+    return jsonify({"jobs": jobs, "has_more": False} if jobs else {"has_more": False})
+
+
+def reset_job():
+    data = body()
+    _jobs().reset(data.get("job_id"), data.get("new_settings") or {})
+    return jsonify({})
+
+
+def update_job():
+    data = body()
+    _jobs().update(data.get("job_id"), data.get("new_settings"), data.get("fields_to_remove"))
+    return jsonify({})
+
+
+def delete_job():
+    _jobs().delete(body().get("job_id"))
+    return jsonify({})
+
+
+def run_now():
+    data = body()
+    run_id, number, _ = _jobs().run_now(
+        data.get("job_id"), data.get("job_parameters"), data.get("idempotency_token"), g.principal
+    )
+    return jsonify({"run_id": run_id, "number_in_job": number})
+
+
+def submit_run():
+    return jsonify({"run_id": _jobs().submit(body(), g.principal)})
+
+
+def get_run():
+    return jsonify(_public_run(_jobs().get_run(request.args.get("run_id"))))
+
+
+def list_runs():
+    runs = [
+        _public_run(r)
+        for r in _jobs().list_runs(request.args.get("job_id"), flag("active_only"), flag("completed_only"))
+    ]
+    return jsonify({"runs": runs, "has_more": False} if runs else {"has_more": False})
+
+
+def cancel_run():
+    _jobs().request_cancel(body().get("run_id"))
+    return jsonify({})
+
+
+def get_run_output():
+    run = _jobs().get_run(request.args.get("run_id"))
+    failed = [t for t in run["tasks"] if t.get("error")]
+    output: dict[str, Any] = {"metadata": _public_run(run)}
+    if failed:
+        output["error"] = failed[-1]["error"]
+        output["error_trace"] = failed[-1].get("error_trace", "")
+    return jsonify(output)
+
+
+_JOB_ROUTES = [
+    ("POST", "create", create_job),
+    ("GET", "get", get_job),
+    ("GET", "list", list_jobs),
+    ("POST", "reset", reset_job),
+    ("POST", "update", update_job),
+    ("POST", "delete", delete_job),
+    ("POST", "run-now", run_now),
+    ("POST", "runs/submit", submit_run),
+    ("GET", "runs/get", get_run),
+    ("GET", "runs/list", list_runs),
+    ("POST", "runs/cancel", cancel_run),
+    ("GET", "runs/get-output", get_run_output),
+]
+for _version in ("2_1", "2_2"):
+    for _method, _path, _view in _JOB_ROUTES:
+        jobs_api.add_url_rule(
+            f"/api/{_version.replace('_', '.')}/jobs/{_path}",
+            endpoint=f"{_view.__name__}_{_version}",
+            view_func=_view,
+            methods=[_method],
+        )
