@@ -31,9 +31,15 @@ test-quick: install
 
 lint: install
 	$(PY) -m ruff check .
+	$(VENV)/bin/hadolint Dockerfile emulators/Dockerfile
 
 bench: install
 	$(PY) bench/e2e_latency.py
 
 clean:
 	rm -rf .local
+
+## Build the gateway image with podman and smoke-test it against the local stack (root, Debian; CI runs it).
+.PHONY: container-test
+container-test: install
+	$(PY) scripts/container_smoke.py
