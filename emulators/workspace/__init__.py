@@ -1,9 +1,10 @@
 """Databricks workspace stand-in: the subset of the Databricks REST API that climatelake and its engines use.
 
-Files: ``catalog.py``, ``jobs.py``, ``statements.py``, ``secrets.py`` (models: state and behaviour, no HTTP),
-``credentials.py`` (SAS vending), ``runner.py`` (job runs in worker processes), ``faults.py`` (injected
-429/503), ``routes/`` (one module per API family), ``errors.py`` (every error body made in one place),
-``server.py`` (auth, wiring; ``python -m emulators.workspace``), ``testing.py`` (in-process, for tests).
+Files: ``catalog.py``, ``jobs.py``, ``statements.py``, ``secrets.py``, ``lineage.py`` (models: state and
+behaviour, no HTTP), ``credentials.py`` (SAS vending), ``runner.py`` (job runs in worker processes),
+``faults.py`` (injected 429/503), ``routes/`` (one module per API family), ``errors.py`` (every error body
+made in one place), ``server.py`` (auth, wiring; ``python -m emulators.workspace``), ``testing.py``
+(in-process, for tests).
 
 Served (see README "What the workspace stand-in serves"):
 - ``GET /.well-known/databricks-config`` (answers 404, as databricks-sdk tolerates).
@@ -20,6 +21,13 @@ Served (see README "What the workspace stand-in serves"):
 - SQL statements 2.0: execute (named parameters, ``catalog``/``schema``, ``wait_timeout``,
   ``on_wait_timeout``, INLINE JSON_ARRAY), get, cancel, result chunk 0 — executed on Sail over Spark Connect.
 - Secrets 2.0: scopes create/list/delete; put/get/list/delete, AES-GCM encrypted at rest.
+- Lineage (``lineage.py``, ``routes/lineage.py``): every SQL statement that SUCCEEDS and writes from a query
+  (CTAS, INSERT … SELECT, MERGE, CREATE VIEW, UPDATE … FROM) is parsed with sqlglot; ``*`` and unqualified
+  columns resolve with the catalog's columns and the statement's ``catalog``/``schema``. Stored in SQLite
+  with statement id, time and principal. Served as ``GET /api/2.0/lineage-tracking/table-lineage``
+  (``upstreams``/``downstreams``, ``tableInfo``, ``queryInfos``/``jobInfos`` with ``include_entity_lineage``)
+  and ``…/column-lineage`` (``upstream_cols``/``downstream_cols``), and as ``system.access.table_lineage`` /
+  ``column_lineage`` through SQL statements.
 - ``/api/2.0/local/…``: the test control plane (ping, faults, SQL start delay); the product never calls it.
 
 LIMITATIONS:
@@ -29,7 +37,13 @@ LIMITATIONS:
 - Vended credentials are a service SAS for the whole container (Azurite has no user delegation keys for
   shared-key accounts, nor directory-scoped SAS); the field is still ``azure_user_delegation_sas``.
 - Table update changes ``owner``/``comment`` only; functions cannot be updated; no grants/permissions,
-  lineage, models, credentials, external locations, metastore summary, Delta Sharing (501).
+  models, credentials, external locations, metastore summary, Delta Sharing (501).
+- Lineage: only from SQL statements, not yet from job runs (no ``jobInfos`` are captured; the model accepts
+  them); path-based reads/writes (``delta.`…```) and statements sqlglot cannot parse give none; a column
+  sqlglot cannot trace keeps its table lineage only; one hop per answer, as Databricks; no paging. The
+  ``system.access`` tables accept one query reading only those two tables in the SQL sqlglot's executor runs
+  (SELECT, WHERE, GROUP BY, ORDER BY, LIMIT, joins between the two; no parameters); ``entity_type`` is
+  ``JOB`` for job lineage, else null with ``statement_id`` set; ``account_id`` and paths are null.
 - SQL: only INLINE + JSON_ARRAY (others 501); statements live in memory (lost on restart, newest 1,000
   kept); a command (INSERT, CREATE …) with parameters fails because Sail 0.7.2 binds parameters in
   queries only; commands answer no rows (no ``num_affected_rows``); cancelling stops waiting and discards

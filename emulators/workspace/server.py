@@ -25,6 +25,7 @@ from emulators.workspace.credentials import CredentialVendor
 from emulators.workspace.errors import ApiError, not_implemented
 from emulators.workspace.faults import Faults
 from emulators.workspace.jobs import Jobs
+from emulators.workspace.lineage import Lineage, answer_system_table
 from emulators.workspace.routes import BLUEPRINTS
 from emulators.workspace.runner import RunExecutor
 from emulators.workspace.secrets import Secrets, load_key
@@ -97,9 +98,30 @@ class Workspace:
         self.credentials = CredentialVendor(config.storage_connection_string, config.credential_ttl_seconds)
         self.jobs = Jobs(self.store, config.host_url)
         self.executor = RunExecutor(self.jobs, config.data_dir / "run-logs", config.task_env, self.notify)
-        self.statements = Statements(config.sql_engine_remote, config.sql_workers)
+        self.lineage = Lineage(self.store, self._table_type)
+        self.statements = Statements(
+            config.sql_engine_remote,
+            config.sql_workers,
+            on_success=lambda record: self.lineage.capture_statement(
+                record, self._column_names, lambda: _session_defaults(record)
+            ),
+            answer_locally=lambda record: answer_system_table(record, self.lineage),
+        )
         self.secrets = Secrets(self.store, load_key(config.secrets_key, config.data_dir))
         self.faults = Faults()
+
+    def _column_names(self, full_name: str) -> list[str] | None:
+        """A table's column names from the catalog (lineage resolves ``*`` and bare columns with them)."""
+        try:
+            return [c["name"] for c in self.catalog.get_table(full_name).get("columns") or []] or None
+        except ApiError:
+            return None
+
+    def _table_type(self, full_name: str) -> str | None:
+        try:
+            return self.catalog.get_table(full_name)["table_type"]
+        except ApiError:
+            return None
 
     def notify(self, event_type: str, run: dict[str, Any]) -> None:
         """Fire the job's webhook notifications for ``event_type`` (jobs.on_start/on_success/on_failure)."""
@@ -122,6 +144,14 @@ class Workspace:
         self.executor.stop()
         self.statements.close()
         self.store.close()
+
+
+def _session_defaults(record: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The current catalog and schema of the engine session that ran a statement (lineage's defaults)."""
+    spark = record.get("session")
+    if spark is None:
+        return None, None
+    return spark.catalog.currentCatalog(), spark.catalog.currentDatabase()
 
 
 def _post_with_retries(url: str, payload: dict[str, Any], attempts: int = 5) -> None:

@@ -5,11 +5,12 @@ One module per API family; each exposes a Flask blueprint. Errors are raised as
 """
 
 from emulators.workspace.routes.jobs import jobs_api
+from emulators.workspace.routes.lineage import lineage_api
 from emulators.workspace.routes.local import local_api
 from emulators.workspace.routes.secrets import secrets_api
 from emulators.workspace.routes.sql import sql_api
 from emulators.workspace.routes.unity_catalog import uc
 
-BLUEPRINTS = (uc, jobs_api, sql_api, secrets_api, local_api)
+BLUEPRINTS = (uc, jobs_api, sql_api, secrets_api, lineage_api, local_api)
 
 __all__ = ["BLUEPRINTS"]
