@@ -62,6 +62,7 @@ class Settings:
     audit_table: str = "audit"
     weather_job_name: str = "climatelake_weather_request"
     ingest_job_name: str = "climatelake_weather_ingest"
+    sql_warehouse_id: str = "local"
     eventgrid_topic_endpoint: str = ""
     eventgrid_topic_key: str = field(default="", repr=False)
 
@@ -82,6 +83,7 @@ class Settings:
             catalog=_get(env, "CLIMATELAKE_CATALOG", "climatelake"),
             weather_job_name=_get(env, "CLIMATELAKE_WEATHER_JOB_NAME", "climatelake_weather_request"),
             ingest_job_name=_get(env, "CLIMATELAKE_INGEST_JOB_NAME", "climatelake_weather_ingest"),
+            sql_warehouse_id=_get(env, "CLIMATELAKE_SQL_WAREHOUSE_ID", "local"),
             eventgrid_topic_endpoint=_get(env, "CLIMATELAKE_EVENTGRID_TOPIC_ENDPOINT", ""),
             eventgrid_topic_key=_get(env, "CLIMATELAKE_EVENTGRID_TOPIC_KEY", ""),
         )

@@ -5,10 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from pathlib import Path
 
 import requests
 
 from emulators.common.event_sink import EventSink
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(stack, sink: EventSink, cities: list[int], start: dt.date, end: dt.date) -> None:
@@ -46,3 +49,23 @@ def run(stack, sink: EventSink, cities: list[int], start: dt.date, end: dt.date)
         )
         for row in result["rows"][:5]:
             print(f"  {row}")
+    lineage_demo(stack)
+
+
+def lineage_demo(stack) -> None:
+    """The classic Unity Catalog lineage demo (Menu and Dinner) through the SQL statements API."""
+    from climatelake.sql_runner import run_sql_file
+
+    settings = stack.settings()
+    w = stack.workspace_client()
+    print("Running sql/lineage_demo.sql through the SQL statements API …", flush=True)
+    run_sql_file(
+        w, ROOT / "sql" / "lineage_demo.sql", catalog=settings.catalog, warehouse_id=settings.sql_warehouse_id
+    )
+    column = w.api_client.do(
+        "GET",
+        "/api/2.0/lineage-tracking/column-lineage",
+        query={"table_name": f"{settings.catalog}.lineagedemo.dinner", "column_name": "full_menu"},
+    )
+    sources = sorted(f"{c['table_name']}.{c['name']}" for c in column.get("upstream_cols", []))
+    print(f"  lineage: dinner.full_menu ← {', '.join(sources)}")
