@@ -1,0 +1,57 @@
+"""Interop with the real thing: Apache Spark's own aes_decrypt/aes_encrypt and climatelake's cipher.
+
+Apache Spark (the `pyspark` package) cannot share a virtual environment with `pyspark-client` (both are the
+`pyspark` module), so the test keeps one of its own under .local/ (made once, ≈ 30 s; reused after) — or
+uses the interpreter named by CLIMATELAKE_SPARK_PYTHON."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from climatelake import pii
+
+pytestmark = pytest.mark.stack
+ROOT = Path(__file__).resolve().parent.parent
+PYSPARK = "pyspark==4.1.0"
+
+
+@pytest.fixture(scope="module")
+def spark_python() -> str:
+    configured = os.environ.get("CLIMATELAKE_SPARK_PYTHON")
+    if configured:
+        return configured
+    venv = ROOT / ".local" / "venv-spark"
+    python = venv / "bin" / "python"
+    marker = venv / f".{PYSPARK}"
+    if not marker.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", PYSPARK], check=True, timeout=600)
+        marker.touch()
+    return str(python)
+
+
+def test_spark_decrypts_ours_and_we_decrypt_sparks(spark_python: str):
+    key = pii.new_key()
+    emails = ["ada@example.com", "grace.hopper@navy.example", "łukasz@example.pl"]
+    request = {
+        "key": pii.encode_key(key),
+        "ciphertexts": [pii.encrypt(e, key) for e in emails],
+        "plaintexts": ["+1-555-0100", "98500.00"],
+    }
+    done = subprocess.run(
+        [spark_python, str(ROOT / "tests" / "helpers" / "spark_aes.py")],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    assert answer["decrypted"] == emails
+    assert [pii.decrypt(c, key) for c in answer["encrypted"]] == request["plaintexts"]
