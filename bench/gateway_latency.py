@@ -28,16 +28,12 @@ sys.path.insert(0, str(ROOT))
 import orjson  # noqa: E402
 import polars as pl  # noqa: E402
 import requests  # noqa: E402
+from timing import percentile  # noqa: E402
 
 from climatelake.lake import storage_options  # noqa: E402
 from emulators.stack import Stack  # noqa: E402
 
 QUERY = {"city_id": 1, "start_date": "2024-01-01", "end_date": "2024-12-31"}
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 def load(url: str, headers: dict, clients: int, seconds: float) -> tuple[list[float], float]:

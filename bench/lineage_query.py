@@ -14,37 +14,19 @@ from __future__ import annotations
 
 import argparse
 import logging
-import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from timing import measure, percentiles  # noqa: E402
+
 from emulators.stack import Stack  # noqa: E402
 
 CATALOG = "climatelake"
 SCHEMA = "benchlineage"
-
-
-def percentiles(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    p99 = ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
-    return statistics.median(ordered) * 1000, p99 * 1000
-
-
-def measure(call: Callable[[], object], calls: int, warmup: int = 30) -> list[float]:
-    for _ in range(warmup):
-        call()
-    samples = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - start)
-    return samples
 
 
 GRAPH = [

@@ -12,12 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import requests
@@ -25,26 +22,11 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from timing import measure, percentiles  # noqa: E402
+
 from emulators.stack import free_port, wait_until  # noqa: E402
 
 TOKEN = "dapi-bench"
-
-
-def percentiles(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    p99 = ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
-    return statistics.median(ordered) * 1000, p99 * 1000
-
-
-def measure(call: Callable[[], object], calls: int, warmup: int = 50) -> list[float]:
-    for _ in range(warmup):
-        call()
-    samples = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - start)
-    return samples
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,11 +91,13 @@ def main(argv: list[str] | None = None) -> int:
             session.headers.update(headers)
             results = {
                 "no-op (requests, /api/2.0/local/ping)": measure(
-                    lambda: session.get(f"{url}/api/2.0/local/ping").raise_for_status(), args.calls
+                    lambda: session.get(f"{url}/api/2.0/local/ping").raise_for_status(), args.calls, warmup=50
                 ),
-                "get-table (databricks-sdk)": measure(lambda: w.tables.get("bench.s.t007"), args.calls),
+                "get-table (databricks-sdk)": measure(
+                    lambda: w.tables.get("bench.s.t007"), args.calls, warmup=50
+                ),
                 f"list-tables, {args.tables} tables (databricks-sdk)": measure(
-                    lambda: list(w.tables.list(catalog_name="bench", schema_name="s")), args.calls
+                    lambda: list(w.tables.list(catalog_name="bench", schema_name="s")), args.calls, warmup=50
                 ),
             }
         finally:
