@@ -33,8 +33,13 @@ lint: install
 	$(PY) -m ruff check .
 	$(VENV)/bin/hadolint Dockerfile emulators/Dockerfile
 
+## Every benchmark; each prints its figures beside a bare baseline measured in the same run.
 bench: install
 	$(PY) bench/e2e_latency.py
+	$(PY) bench/gateway_latency.py
+	$(PY) bench/workspace_latency.py
+	$(PY) bench/lineage_query.py
+	$(PY) bench/eventgrid_throughput.py
 
 clean:
 	rm -rf .local
