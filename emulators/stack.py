@@ -416,7 +416,13 @@ class Stack:
                 "--settings",
                 str(path),
             ],
-            {"FUNCTIONS_HOST_KEYS": self.function_key},
+            {
+                "FUNCTIONS_HOST_KEYS": self.function_key,
+                # admin-level functions need the master key; kept on the stack so a restart keeps it
+                "FUNCTIONS_HOST_MASTER_KEY": self.__dict__.setdefault(
+                    "functions_master_key", secrets.token_urlsafe(24)
+                ),
+            },
         )
         wait_until(
             lambda: requests.get(f"{self.url('functions')}/admin/host/status", timeout=2).ok,
