@@ -120,6 +120,7 @@ class Stack:
         self.workspace_token = "dapi-local-" + secrets.token_hex(16)
         self.topic_key = secrets.token_urlsafe(24)
         self.function_key = secrets.token_urlsafe(24)
+        self.functions_master_key = secrets.token_urlsafe(24)  # admin-level functions; kept across restarts
         self.api_key = ""  # an admin key, created in the key store once Azurite is up
 
     # addresses ---------------------------------------------------------------------------------
@@ -419,9 +420,7 @@ class Stack:
             {
                 "FUNCTIONS_HOST_KEYS": self.function_key,
                 # admin-level functions need the master key; kept on the stack so a restart keeps it
-                "FUNCTIONS_HOST_MASTER_KEY": self.__dict__.setdefault(
-                    "functions_master_key", secrets.token_urlsafe(24)
-                ),
+                "FUNCTIONS_HOST_MASTER_KEY": self.functions_master_key,
             },
         )
         wait_until(
