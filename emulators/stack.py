@@ -284,7 +284,12 @@ class Stack:
             "tokens": {self.workspace_token: "local-user@climatelake.dev"},
             "managed_root": f"abfss://lake@{AZURITE_ACCOUNT}.dfs.core.windows.net/unity",
             "storage_connection_string": self.connection_string,
-            "task_env": {"SPARK_REMOTE": f"sc://127.0.0.1:{self.ports['sail']}"},
+            # What a Databricks cluster gives a task: its Spark session and workspace authentication.
+            "task_env": {
+                "SPARK_REMOTE": f"sc://127.0.0.1:{self.ports['sail']}",
+                "DATABRICKS_HOST": self.url("workspace"),
+                "DATABRICKS_TOKEN": self.workspace_token,
+            },
             "notification_destinations": {
                 JOB_EVENTS_DESTINATION: f"{self.url('functions')}/api/job-events?code={self.function_key}",
             },
