@@ -73,12 +73,12 @@ def main() -> None:
         .csv(f"{args.raw_root}/")
     )
     typed = raw.select(
-        F.col("Employee_id").cast("int").alias("employee_id"),
+        F.expr("try_cast(Employee_id AS INT)").alias("employee_id"),  # bad text → NULL → quarantine
         F.trim(F.col("Name")).alias("name"),
         F.lower(F.trim(F.col("Email"))).alias("email"),
         F.trim(F.col("Phone")).alias("phone"),
-        F.to_date("Hire_date").alias("hire_date"),
-        F.col("Salary").cast("double").alias("salary"),
+        F.expr("try_cast(Hire_date AS DATE)").alias("hire_date"),
+        F.expr("try_cast(Salary AS DOUBLE)").alias("salary"),
         F.col("Employee_id").alias("raw_id"),
     )
     reason = (
