@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
 
     from flask_gateway import (
         auth,
+        employees_api,
         errors,
         health,
         manifests_api,
@@ -43,6 +44,13 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     errors.register(app)
     security.init_app(app)
     auth.init_app(app)
-    for blueprint in (health.bp, requests_api.bp, manifests_api.bp, weather_api.bp, openapi.bp):
+    for blueprint in (
+        health.bp,
+        requests_api.bp,
+        manifests_api.bp,
+        weather_api.bp,
+        employees_api.bp,
+        openapi.bp,
+    ):
         app.register_blueprint(blueprint)
     return app

@@ -51,6 +51,18 @@ OPERATIONS: dict[str, tuple[str, dict | None, dict | None, dict[int, dict]]] = {
     ),
     "weather.daily": ("Daily aggregates of one city", None, schemas.WEATHER_QUERY, {200: schemas.WEATHER}),
     "weather.cities": ("Cities that have data, with their coverage", None, None, {200: schemas.CITIES}),
+    "employees.list_employees": (
+        "Employees; email/phone/salary masked unless the caller is a pii_reader",
+        None,
+        schemas.LIST_QUERY,
+        {200: {"type": "object"}},
+    ),
+    "employees.get_employee": (
+        "One employee, masked or decrypted by role",
+        None,
+        None,
+        {200: {"type": "object"}},
+    ),
     "health.healthz": ("Liveness", None, None, {200: {"type": "object"}}),
     "health.readyz": (
         "Readiness: storage, workspace and catalog reachable",

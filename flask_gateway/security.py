@@ -84,5 +84,6 @@ def init_app(app: Flask) -> None:
                 path=request.path,
                 status=response.status_code,
                 duration_ms=round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
+                **g.get("audit_extra", {}),
             )
         return response

@@ -79,3 +79,69 @@ def test_no_plaintext_pii_in_the_lake(pii_stack):
     for blob in blobs:
         data = lake.download_blob(blob.name).readall()
         assert not any(s in data for s in secrets_), blob.name
+
+
+@pytest.fixture(scope="module")
+def gateway(pii_stack):
+    stack, _, _ = pii_stack
+    from climatelake.keys import ApiKeyStore
+    from flask_gateway import create_app
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in stack.env.items():
+            patch.setenv(name, value)
+        app = create_app(stack.settings())
+        store = ApiKeyStore(stack.connection_string)
+        keys = {role: store.create(role, role)[0] for role in ("reader", "pii_reader", "admin")}
+        yield app, keys
+
+
+def test_gateway_masks_for_readers_and_decrypts_for_pii_readers(pii_stack, gateway):
+    _, _, rows = pii_stack
+    app, keys = gateway
+    client = app.test_client()
+    want = rows[4]
+    masked = client.get(
+        f"/v1/employees/{want['Employee_id']}", headers={"X-API-Key": keys["reader"]}
+    ).get_json()
+    assert masked["email"] == want["Email"][0] + "***@" + want["Email"].split("@")[1]
+    assert masked["phone"] == "***-***-" + want["Phone"][-4:].replace("-", "")[-4:]
+    assert masked["salary"] is None and masked["salary_band"] == pii.salary_band(want["Salary"])
+    for role in ("pii_reader", "admin"):
+        clear = client.get(
+            f"/v1/employees/{want['Employee_id']}", headers={"X-API-Key": keys[role]}
+        ).get_json()
+        assert (clear["email"], clear["phone"], clear["salary"]) == (
+            want["Email"],
+            want["Phone"],
+            want["Salary"],
+        )
+    assert client.get("/v1/employees/1").status_code == 401
+    assert client.get("/v1/employees/999999", headers={"X-API-Key": keys["reader"]}).status_code == 404
+
+
+def test_employee_listing_pages_and_audit_has_no_values(pii_stack, gateway):
+    _, _, rows = pii_stack
+    app, keys = gateway
+    client = app.test_client()
+    seen, cursor = [], None
+    while True:
+        page = client.get(
+            "/v1/employees",
+            query_string={"limit": 120, **({"cursor": cursor} if cursor else {})},
+            headers={"X-API-Key": keys["pii_reader"]},
+        ).get_json()
+        seen += page["employees"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert [e["employee_id"] for e in seen] == [r["Employee_id"] for r in rows]
+    assert {e["email"] for e in seen} == {r["Email"] for r in rows}
+    audit = app.extensions["audit"]
+    assert audit.flush(timeout=10)
+    records = audit.query(dt.datetime.now(dt.UTC).strftime("%Y%m%d"))
+    revealed = [r for r in records if r.get("route", "").startswith("/v1/employees")]
+    assert any(r.get("pii_revealed") is True for r in revealed)
+    assert any(r.get("pii_revealed") is False for r in revealed)
+    dumped = str([dict(r) for r in records])
+    assert not any(r["Email"] in dumped or r["Phone"] in dumped for r in rows)
