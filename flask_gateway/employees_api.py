@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import orjson
 import polars as pl
+from databricks.sdk.errors import NotFound
 from flask import Blueprint, Response, current_app, g, request
 
 from climatelake import pii
@@ -30,6 +31,14 @@ def _table() -> CachedTable:
         settings = clients.settings()
         cache["table"] = CachedTable(clients.workspace(), settings, f"{settings.catalog}.silver.employees")
     return cache["table"]
+
+
+def _frame() -> pl.DataFrame:
+    try:
+        frame, _ = _table().frame()
+    except NotFound:
+        raise Problem(404, "Not Found", "No employee data has been loaded yet.") from None
+    return frame
 
 
 def _keys() -> pii.PiiKeys:
@@ -73,7 +82,7 @@ def list_employees():
     query = coerce_query(LIST_QUERY, request.args.to_dict())
     limit = query.get("limit", 50)
     after = int(query["cursor"]) if query.get("cursor", "").isdigit() else 0
-    frame, _ = _table().frame()
+    frame = _frame()
     page = frame.filter(pl.col("employee_id") > after).sort("employee_id").head(limit + 1)
     rows, more = page.head(limit).to_dicts(), page.height > limit
     reveal, key = _reveal(), _keys().encryption
@@ -91,8 +100,7 @@ def list_employees():
 @bp.get("/<int:employee_id>")
 @require("reader")
 def get_employee(employee_id: int):
-    frame, _ = _table().frame()
-    found = frame.filter(pl.col("employee_id") == employee_id)
+    found = _frame().filter(pl.col("employee_id") == employee_id)
     if found.is_empty():
         raise Problem(404, "Not Found", f"No employee {employee_id}.")
     return Response(
