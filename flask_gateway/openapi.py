@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify
@@ -83,9 +84,21 @@ ERRORS = {
 }
 
 
+def openapi_path(rule: str) -> str:
+    """``/v1/employees/<int:employee_id>`` → ``/v1/employees/{employee_id}``."""
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
+
+
 def _parameters(rule, query: dict | None) -> list[dict[str, Any]]:
+    integers = {name for name, conv in rule._converters.items() if type(conv).__name__ == "IntegerConverter"}
     params = [
-        {"name": a, "in": "path", "required": True, "schema": {"type": "string"}} for a in rule.arguments
+        {
+            "name": a,
+            "in": "path",
+            "required": True,
+            "schema": {"type": "integer" if a in integers else "string"},
+        }
+        for a in sorted(rule.arguments)
     ]
     for name, schema in (query or {}).get("properties", {}).items():
         params.append(
@@ -102,7 +115,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
         summary, body, query, responses = OPERATIONS[rule.endpoint]
         view = app.view_functions[rule.endpoint]
         role = getattr(view, "required_role", None)
-        path = str(rule.rule).replace("<", "{").replace(">", "}")
+        path = openapi_path(str(rule.rule))
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             operation: dict[str, Any] = {
                 "operationId": rule.endpoint.replace(".", "_"),

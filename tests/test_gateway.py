@@ -14,6 +14,7 @@ from climatelake import sample_data
 from climatelake.keys import ROLES, ApiKeyStore
 from climatelake.status import RequestStatusStore
 from flask_gateway import create_app
+from flask_gateway.openapi import openapi_path
 from tests.conftest import SAMPLE_CITIES, LocalStack
 
 pytestmark = pytest.mark.stack
@@ -344,7 +345,7 @@ def test_openapi_documents_every_route(app, client):
     for rule in app.url_map.iter_rules():
         if rule.endpoint in ("static", "openapi.openapi_json", "openapi.docs"):
             continue
-        path = str(rule.rule).replace("<", "{").replace(">", "}")
+        path = openapi_path(str(rule.rule))
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert (path, method.lower()) in documented
     create = spec["paths"]["/v1/requests"]["post"]
