@@ -40,6 +40,7 @@ bench: install
 	$(PY) bench/workspace_latency.py
 	$(PY) bench/lineage_query.py
 	$(PY) bench/eventgrid_throughput.py
+	$(PY) bench/weather_pipeline.py
 
 clean:
 	rm -rf .local

@@ -39,6 +39,18 @@ def upload_sample_weather(
     return names
 
 
+def upload_weather_files(settings: Settings, files: dict[str, bytes], prefix: str = "weather/") -> list[str]:
+    """Upload generated raw files (``sample_data.weather_files``) under ``prefix`` in the raw container.
+
+    The ingest job's listing needs every file at the same depth below ``weather/`` (``city=<id>/…``)."""
+    container = blob_service(settings).get_container_client(settings.raw_container)
+    names = []
+    for name, data in files.items():
+        container.upload_blob(prefix + name, data, overwrite=True)
+        names.append(prefix + name)
+    return names
+
+
 def run_job(
     w: WorkspaceClient, name: str, timeout: dt.timedelta = dt.timedelta(minutes=10), **parameters: str
 ):

@@ -3,7 +3,8 @@
     climatelake keys create --role submitter --name "Ada's laptop"   # prints the key once
     climatelake keys list | climatelake keys revoke <key id>
     climatelake deploy [--target local]          # the bundle's jobs + the catalog's schemas
-    climatelake data generate --cities 3 --start 2024-01-01 --end 2024-03-31 [--upload | --out DIR]
+    climatelake data generate --cities 3 --start 2024-01-01 --end 2024-03-31 [--dirty-fraction 0.05]
+                              [--hour-format 2400] [--cities-per-file 10] [--upload | --out DIR]
     climatelake ingest                           # run the ingest job and wait
 
 Configuration is the environment (README, "Configuration"). Errors are one line on stderr, exit code 2.
@@ -45,6 +46,11 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--start", type=_date, default=dt.date(2024, 1, 1))
     generate.add_argument("--end", type=_date, default=dt.date(2024, 3, 31))
     generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument(
+        "--dirty-fraction", type=float, default=0.0, help="share of rows made dirty (sample_data.dirty_rows)"
+    )
+    generate.add_argument("--hour-format", choices=("0-23", "2400"), default="0-23")
+    generate.add_argument("--cities-per-file", type=int, default=1)
     where = generate.add_mutually_exclusive_group(required=True)
     where.add_argument("--upload", action="store_true", help="into the raw container")
     where.add_argument("--out", type=Path, help="into a local folder")
@@ -53,9 +59,41 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _generate(args: argparse.Namespace) -> None:
+    """``data generate``: the same bytes for the same arguments (sample_data.weather_files)."""
+    from climatelake import bootstrap, sample_data
+
+    if args.cities < 1 or args.cities_per_file < 1:
+        raise ValueError("--cities and --cities-per-file must be at least 1")
+    files = sample_data.weather_files(
+        range(1, args.cities + 1),
+        args.start,
+        args.end,
+        seed=args.seed,
+        dirty_fraction=args.dirty_fraction,
+        hour_format=args.hour_format,
+        cities_per_file=args.cities_per_file,
+    )
+    if args.upload:
+        from climatelake.settings import Settings
+
+        settings = Settings.from_env()
+        for name in bootstrap.upload_weather_files(settings, files):
+            print(f"{settings.raw_container}/{name}")
+        return
+    for name, data in files.items():
+        path = args.out / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        print(path)
+
+
 def run(args: argparse.Namespace) -> None:
     from climatelake.settings import Settings
 
+    if args.command == "data":  # --out needs no deployment; --upload reads the settings itself
+        _generate(args)
+        return
     settings = Settings.from_env()
     if args.command == "keys":
         from climatelake.keys import ApiKeyStore
@@ -75,24 +113,6 @@ def run(args: argparse.Namespace) -> None:
                 print(f"{record.key_id}  {record.role:<10}  {state:<7}  {record.created_at}  {record.name}")
         elif not store.revoke(args.key_id):
             raise LookupError(f"no key with id {args.key_id}")
-        return
-    if args.command == "data":
-        from climatelake import bootstrap, sample_data
-
-        cities = list(range(1, args.cities + 1))
-        if args.upload:
-            for name in bootstrap.upload_sample_weather(settings, cities, args.start, args.end, args.seed):
-                print(f"{settings.raw_container}/{name}")
-        else:
-            args.out.mkdir(parents=True, exist_ok=True)
-            for city in cities:
-                path = args.out / f"city={city}_{args.start}_{args.end}.csv"
-                path.write_bytes(
-                    sample_data.rows_to_csv(
-                        sample_data.generate_hourly([city], args.start, args.end, args.seed)
-                    )
-                )
-                print(path)
         return
     from databricks.sdk import WorkspaceClient
 

@@ -390,3 +390,113 @@ def csv_to_rows(data: bytes) -> list[dict]:
             raise ValueError(f"line {line_no}: expected {len(COLUMNS)} fields, got {len(record)}")
         rows.append({col: _PARSERS[col](value) for col, value in zip(COLUMNS, record, strict=True)})
     return rows
+
+
+# --- raw files with optional dirty rows (the data generator CLI and the pipeline tests) -------------------
+
+DIRTY_KINDS: tuple[str, ...] = (
+    "bad_hour",
+    "temp_out_of_range",
+    "humidity_out_of_range",
+    "negative_wind",
+    "negative_precipitation",
+    "missing_field",
+    "duplicate",
+    "messy_description",
+)
+"""What :func:`dirty_rows` can do to a row, one kind per chosen row (see its docstring)."""
+
+HOUR_FORMATS: tuple[str, ...] = ("0-23", "2400")
+
+
+def format_row(row: dict, hour_format: str = "0-23") -> dict[str, str]:
+    """A generated row as the strings a file holds; ``2400`` writes hour h as ``h * 100`` (0, 100 … 2300)."""
+    if hour_format not in HOUR_FORMATS:
+        raise ValueError(f"hour_format must be one of {HOUR_FORMATS}, got {hour_format!r}")
+    out = {col: str(row[col]) for col in COLUMNS}
+    if hour_format == "2400":
+        out["Hour"] = str(int(row["Hour"]) * 100)
+    return out
+
+
+def dirty_rows(
+    rows: Iterable[dict], fraction: float, seed: int = 0, hour_format: str = "0-23"
+) -> list[dict[str, str]]:
+    """Rows as file strings (:func:`format_row`), with about ``fraction`` of them made dirty.
+
+    Deterministic: one RNG per city, ``random.Random(f"climatelake-dirty:{seed}:{city_id}")``, walks that
+    city's rows in order and for each draws ``u = rng.random()``; when ``u < fraction`` it draws
+    ``kind = rng.choice(DIRTY_KINDS)`` and then at most one more number, as follows:
+
+    * ``bad_hour``: Hour becomes ``"24"`` (``"2400"`` in the 2400 format) — not an hour of the day;
+    * ``temp_out_of_range``: Temp becomes ``"75.0"`` if ``rng.random() < 0.5`` else ``"-95.0"``;
+    * ``humidity_out_of_range``: Humidity becomes ``"101"`` if ``rng.random() < 0.5`` else ``"-3"``;
+    * ``negative_wind``: Wind_speed becomes ``"-1.5"``;
+    * ``negative_precipitation``: Precipitation becomes ``"-0.2"``;
+    * ``missing_field``: the field ``COLUMNS[rng.randrange(8)]`` becomes ``""``;
+    * ``duplicate``: the row is written twice, identical, one after the other;
+    * ``messy_description``: Description becomes ``"  " + description.upper() + " "`` — still valid once
+      trimmed and lower-cased, so it tests normalisation rather than rejection.
+
+    A fraction of 0 returns the clean rows, formatted.
+    """
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"fraction must be in [0, 1], got {fraction!r}")
+    out: list[dict[str, str]] = []
+    rngs: dict[str, random.Random] = {}
+    for row in rows:
+        text = format_row(row, hour_format)
+        if fraction == 0.0:
+            out.append(text)
+            continue
+        city = text["City_id"]
+        rng = rngs.setdefault(city, random.Random(f"climatelake-dirty:{seed}:{city}"))
+        if rng.random() >= fraction:
+            out.append(text)
+            continue
+        kind = rng.choice(DIRTY_KINDS)
+        if kind == "bad_hour":
+            text["Hour"] = "2400" if hour_format == "2400" else "24"
+        elif kind == "temp_out_of_range":
+            text["Temp"] = "75.0" if rng.random() < 0.5 else "-95.0"
+        elif kind == "humidity_out_of_range":
+            text["Humidity"] = "101" if rng.random() < 0.5 else "-3"
+        elif kind == "negative_wind":
+            text["Wind_speed"] = "-1.5"
+        elif kind == "negative_precipitation":
+            text["Precipitation"] = "-0.2"
+        elif kind == "missing_field":
+            text[COLUMNS[rng.randrange(len(COLUMNS))]] = ""
+        elif kind == "duplicate":
+            out.append(dict(text))
+        else:  # messy_description
+            text["Description"] = "  " + text["Description"].upper() + " "
+        out.append(text)
+    return out
+
+
+def weather_files(
+    city_ids: Iterable[int],
+    start: datetime.date,
+    end: datetime.date,
+    seed: int = 0,
+    dirty_fraction: float = 0.0,
+    hour_format: str = "0-23",
+    cities_per_file: int = 1,
+) -> dict[str, bytes]:
+    """Raw CSV files (name → bytes) in the seed schema: ``city=<first id>/<start>_<end>.csv``, each with
+    ``cities_per_file`` cities, optionally dirtied by :func:`dirty_rows`. Same arguments, same bytes."""
+    ids = _validated_city_ids(city_ids)
+    files: dict[str, bytes] = {}
+    for i in range(0, len(ids), cities_per_file):
+        group = ids[i : i + cities_per_file]
+        rows = dirty_rows(generate_hourly(group, start, end, seed), dirty_fraction, seed, hour_format)
+        files[f"city={group[0]}/{start.isoformat()}_{end.isoformat()}.csv"] = rows_to_csv(rows)
+    return files
+
+
+def csv_to_text_rows(data: bytes) -> tuple[list[str], list[dict[str, str]]]:
+    """Header and rows of a CSV as strings, without any checking: what a raw-file oracle starts from."""
+    reader = csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""))
+    header = next(reader, [])
+    return header, [dict(zip(header, record, strict=False)) for record in reader if record]

@@ -22,6 +22,9 @@ WEATHER_COLUMNS = (
     "humidity",
 )
 
+SEED_COLUMNS = ("City_id", "Date", "Hour", "Temp", "Wind_speed", "Description", "Precipitation", "Humidity")
+"""The raw files' header, exactly; a file with any other header is rejected, never column-lost."""
+
 
 def spark_session(app_name: str) -> SparkSession:
     """The cluster's session on Databricks; the Spark Connect server in SPARK_REMOTE locally."""
@@ -39,7 +42,26 @@ def write_table(df: DataFrame, full_name: str, location: str, *, replace_where: 
     if replace_where:
         writer = writer.option("replaceWhere", replace_where)
     writer.save(location)
-    df.sparkSession.sql(f"CREATE TABLE IF NOT EXISTS {full_name} USING DELTA LOCATION '{location}'")
+    register_table(df.sparkSession, full_name, location)
+
+
+def register_table(spark: SparkSession, full_name: str, location: str) -> None:
+    """Register an EXTERNAL table over existing Delta data (a no-op when it is already registered)."""
+    spark.sql(f"CREATE TABLE IF NOT EXISTS {full_name} USING DELTA LOCATION '{location}'")
+
+
+def table_exists(spark: SparkSession, full_name: str) -> bool:
+    """Whether ``full_name`` is registered and readable (Sail has no ``spark.catalog.tableExists``)."""
+    try:
+        spark.table(full_name).schema  # noqa: B018 - forces the lookup
+    except Exception:  # AnalysisException or the Connect equivalent: the table is not there
+        return False
+    return True
+
+
+def sql_list(values: list[str]) -> str:
+    """A SQL ``IN`` list of string literals (single quotes doubled)."""
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
 
 
 def request_table_suffix(request_id: str) -> str:

@@ -1,0 +1,144 @@
+"""Silver: type, validate and de-duplicate the bronze rows not yet promoted, and MERGE them into
+``<catalog>.silver.weather_hourly`` (one row per city_id, date, hour); failures go to
+``<catalog>.silver.weather_quarantine`` with their reason. Every bronze row of a batch ends in exactly one
+of the two, so nothing is dropped silently.
+
+Which rows: those of files the ledger lists as ``ingested`` and not yet promoted (``promoted_run_id`` is
+null); a run that died half-way is simply redone. Later wins: inside a batch the row of the most recently
+modified file (then the greater path, then the later row in the file) wins its key and the others are
+quarantined as ``duplicate_superseded``; across batches MERGE lets the newer batch replace older rows.
+
+Why staging: the batch is typed and validated once into a staging Delta folder and read back, because
+Sail re-evaluates a MERGE source plan (and a window over 10 M rows costs ~20 s): re-reading a written
+batch is cheaper and makes both writes see exactly the same rows. The window that picks the winner runs
+only over keys that occur more than once in the batch, found by one aggregation. When silver is still empty
+the winners are written directly instead of merged (the same result, a third of the time).
+
+Each step is idempotent (quarantine by ``replaceWhere file_id IN batch``, MERGE by key, ledger by MERGE),
+so re-running after any crash converges to the same tables. Rules: ``weather_quality``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+
+from lakehouse import (
+    WEATHER_COLUMNS,
+    ensure_schema,
+    register_table,
+    spark_session,
+    sql_list,
+    table_exists,
+    write_table,
+)
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from weather_quality import reason, with_typed
+
+RAW_COLUMNS = ("City_id", "Date", "Hour", "Temp", "Wind_speed", "Description", "Precipitation", "Humidity")
+KEYS = ("_city_id", "_date", "_hour")
+
+
+def pending_files(spark: SparkSession, catalog: str) -> list[str]:
+    ledger = spark.table(f"{catalog}.bronze.ingest_ledger")
+    pending = ledger.where((F.col("status") == "ingested") & F.col("promoted_run_id").isNull())
+    return [r["file_id"] for r in pending.select("file_id").collect()]
+
+
+def classify(batch: DataFrame) -> DataFrame:
+    """Bronze rows with silver's typed columns (``_<name>``) and ``reason`` (null = valid)."""
+    return with_typed(batch).withColumn("reason", reason())
+
+
+def split_duplicates(valid: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """(winners, losers) of the valid rows: one winner per key; losers only where a key repeats."""
+    repeated = valid.groupBy(*KEYS).count().where(F.col("count") > 1).select(*KEYS)
+    if repeated.limit(1).count() == 0:
+        return valid, valid.limit(0)
+    order = Window.partitionBy(*KEYS).orderBy(
+        F.col("source_modified").desc(), F.col("source_file").desc(), F.col("source_row").desc()
+    )
+    ranked = valid.join(repeated, list(KEYS), "left_semi").withColumn("_rank", F.row_number().over(order))
+    winners = valid.join(repeated, list(KEYS), "left_anti").unionByName(
+        ranked.where(F.col("_rank") == 1).drop("_rank")
+    )
+    return winners, ranked.where(F.col("_rank") > 1).drop("_rank")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--catalog", required=True)
+    parser.add_argument("--lake-root", required=True)
+    parser.add_argument("--run-id", default="manual")
+    args = parser.parse_args()
+
+    spark = spark_session("climatelake-silver-weather")
+    ensure_schema(spark, args.catalog, "silver")
+    silver_name = f"{args.catalog}.silver.weather_hourly"
+    silver_path = f"{args.lake_root}/silver/weather_hourly"
+    quarantine_name = f"{args.catalog}.silver.weather_quarantine"
+    files = pending_files(spark, args.catalog)
+    if not files:
+        print("silver: no new files")
+        return
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    staging = f"{args.lake_root}/_staging/silver_weather_batch"
+    bronze = (
+        spark.table(f"{args.catalog}.bronze.weather_hourly_raw")
+        .where(F.col("file_id").isin(files))
+        .select(*RAW_COLUMNS, "source_file", "source_row", "file_id", "source_modified")  # less to stage
+    )
+    classify(bronze).drop("_humidity_value").write.format("delta").mode("overwrite").save(staging)
+    classified = spark.read.format("delta").load(staging)
+
+    winners, losers = split_duplicates(classified.where(F.col("reason").isNull()))
+    rejected = classified.where(F.col("reason").isNotNull()).unionByName(
+        losers.withColumn("reason", F.lit("duplicate_superseded"))
+    )
+    quarantine = rejected.select(
+        *[F.col(c).alias(c.lower()) for c in RAW_COLUMNS],
+        "source_file",
+        "source_row",
+        "file_id",
+        "reason",
+        F.lit(args.run_id).alias("run_id"),
+        F.lit(now).cast("timestamp").alias("quarantined_at"),
+    )
+    quarantine_path = f"{args.lake_root}/silver/weather_quarantine"
+    if table_exists(spark, quarantine_name):
+        write_table(
+            quarantine, quarantine_name, quarantine_path, replace_where=f"file_id IN ({sql_list(files)})"
+        )
+    else:
+        write_table(quarantine, quarantine_name, quarantine_path)
+
+    rows = winners.select(*[F.col(f"_{c}").alias(c) for c in WEATHER_COLUMNS])
+    if not table_exists(spark, silver_name) or spark.table(silver_name).limit(1).count() == 0:
+        rows.write.format("delta").mode("overwrite").save(silver_path)
+        register_table(spark, silver_name, silver_path)
+    else:
+        view = f"silver_batch_{args.run_id}".replace("-", "_")
+        rows.createOrReplaceTempView(view)
+        spark.sql(
+            f"MERGE INTO {silver_name} AS t USING {view} AS s "
+            "ON t.city_id = s.city_id AND t.date = s.date AND t.hour = s.hour "
+            "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *"
+        )
+    mark_promoted(spark, args.catalog, files, args.run_id)
+    print(f"silver: {len(files)} files merged into {silver_name}; quarantine updated")
+
+
+def mark_promoted(spark: SparkSession, catalog: str, files: list[str], run_id: str) -> None:
+    """Record in the ledger that these files' rows are in silver (MERGE: idempotent)."""
+    done = spark.createDataFrame([(f, run_id) for f in files], "file_id string, promoted_run_id string")
+    view = f"promoted_{run_id}".replace("-", "_")
+    done.createOrReplaceTempView(view)
+    spark.sql(
+        f"MERGE INTO {catalog}.bronze.ingest_ledger AS t USING {view} AS s ON t.file_id = s.file_id "
+        "WHEN MATCHED THEN UPDATE SET promoted_run_id = s.promoted_run_id"
+    )
+
+
+if __name__ == "__main__":
+    main()
