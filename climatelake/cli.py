@@ -6,6 +6,8 @@
     climatelake data generate --cities 3 --start 2024-01-01 --end 2024-03-31 [--dirty-fraction 0.05]
                               [--hour-format 2400] [--cities-per-file 10] [--upload | --out DIR]
     climatelake ingest                           # run the ingest job and wait
+    climatelake sql run sql/lineage_demo.sql     # statement by statement through the SQL statements API
+    climatelake events subscribe --name NAME --endpoint URL [--types T …]   # | unsubscribe | list
 
 Configuration is the environment (README, "Configuration"). Errors are one line on stderr, exit code 2.
 """
@@ -56,6 +58,24 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--out", type=Path, help="into a local folder")
 
     sub.add_parser("ingest", help="run the ingest job (raw files → silver.weather_hourly) and wait")
+
+    sql = sub.add_parser("sql", help="SQL through the SQL statements API").add_subparsers(
+        dest="action", required=True
+    )
+    sql_run = sql.add_parser("run", help="run a .sql file statement by statement (${catalog} substituted)")
+    sql_run.add_argument("file", type=Path)
+    sql_run.add_argument("--warehouse-id", help="default: CLIMATELAKE_SQL_WAREHOUSE_ID")
+
+    events = sub.add_parser("events", help="Event Grid subscriptions to climatelake's events (through ARM)")
+    actions = events.add_subparsers(dest="action", required=True)
+    subscribe = actions.add_parser("subscribe", help="subscribe a webhook (it must answer the handshake)")
+    subscribe.add_argument("--name", required=True)
+    subscribe.add_argument("--endpoint", required=True)
+    subscribe.add_argument("--types", nargs="*", help="e.g. Climatelake.Request.Succeeded; default all")
+    subscribe.add_argument("--subject-begins-with", default="")
+    unsubscribe = actions.add_parser("unsubscribe")
+    unsubscribe.add_argument("--name", required=True)
+    actions.add_parser("list")
     return parser
 
 
@@ -114,9 +134,25 @@ def run(args: argparse.Namespace) -> None:
         elif not store.revoke(args.key_id):
             raise LookupError(f"no key with id {args.key_id}")
         return
+    if args.command == "events":
+        _events(args)
+        return
     from databricks.sdk import WorkspaceClient
 
     w = WorkspaceClient()
+    if args.command == "sql":
+        from climatelake.sql_runner import run_sql_file
+
+        for result in run_sql_file(
+            w,
+            args.file,
+            catalog=settings.catalog,
+            warehouse_id=args.warehouse_id or settings.sql_warehouse_id,
+        ):
+            print(
+                f"{result.statement_id}: {result.statement.text.splitlines()[0][:80]} … {len(result.rows)} rows"
+            )
+        return
     if args.command == "deploy":
         from climatelake import bundle
 
@@ -129,6 +165,33 @@ def run(args: argparse.Namespace) -> None:
 
         run = run_job(w, settings.ingest_job_name)
         print(f"run {run.run_id}: {run.state.result_state.value}")
+
+
+def _events(args: argparse.Namespace) -> None:
+    import os
+
+    from climatelake import event_subscriptions as subs
+
+    topic = subs.TopicRef(
+        management_url=os.environ.get("CLIMATELAKE_ARM_URL", "https://management.azure.com"),
+        subscription_id=os.environ.get(
+            "CLIMATELAKE_AZURE_SUBSCRIPTION_ID", "00000000-0000-0000-0000-000000000000"
+        ),
+        resource_group=os.environ.get("CLIMATELAKE_RESOURCE_GROUP", "local"),
+        topic=os.environ.get("CLIMATELAKE_EVENTGRID_TOPIC_NAME", "climatelake"),
+        token=os.environ.get("CLIMATELAKE_ARM_TOKEN", ""),
+    )
+    if args.action == "subscribe":
+        subs.subscribe(topic, args.name, args.endpoint, args.types, args.subject_begins_with)
+        print(f"subscribed {args.name} → {args.endpoint}")
+    elif args.action == "unsubscribe":
+        subs.unsubscribe(topic, args.name)
+        print(f"unsubscribed {args.name}")
+    else:
+        for item in subs.list_subscriptions(topic):
+            properties = item.get("properties", {})
+            endpoint = properties.get("destination", {}).get("properties", {}).get("endpointBaseUrl", "")
+            print(f"{item.get('name')}  {properties.get('provisioningState', '')}  {endpoint}")
 
 
 def main(argv: list[str] | None = None) -> int:
