@@ -149,9 +149,8 @@ def run(args: argparse.Namespace) -> None:
             catalog=settings.catalog,
             warehouse_id=args.warehouse_id or settings.sql_warehouse_id,
         ):
-            print(
-                f"{result.statement_id}: {result.statement.text.splitlines()[0][:80]} … {len(result.rows)} rows"
-            )
+            first_line = result.statement.text.splitlines()[0][:80]
+            print(f"{result.statement_id}: {first_line} … {len(result.rows)} rows")
         return
     if args.command == "deploy":
         from climatelake import bundle
@@ -195,6 +194,10 @@ def _events(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import logging
+
+    # databricks-sdk warns when a workspace has no host metadata endpoint; the CLI speaks for itself.
+    logging.getLogger("databricks.sdk").setLevel(logging.ERROR)
     args = _parser().parse_args(argv)
     try:
         run(args)
