@@ -71,6 +71,8 @@ def main() -> None:
                         "climatelake",
                         "--lake-root",
                         "abfss://lake@devstoreaccount1.dfs.core.windows.net",
+                        "--results-root",
+                        "abfss://results@devstoreaccount1.dfs.core.windows.net/requests",
                         "--request-id",
                         f"bare-{request_id}",
                         "--city-ids",

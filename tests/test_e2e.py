@@ -4,9 +4,11 @@ Delta table in Unity Catalog → job webhook → completion event → gateway st
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import uuid
 
+import polars as pl
 import pytest
 from azure.storage.blob import BlobServiceClient
 from deltalake import DeltaTable
@@ -94,6 +96,16 @@ def test_request_over_http_flows_end_to_end(local_stack: LocalStack):
     assert [c.name for c in table.columns] == ["city_id", "date", "hour", "temp", "humidity", "description"]
     delta = DeltaTable(table.storage_location, storage_options=storage_options(local_stack.stack.settings()))
     assert delta.version() == event["data"]["delta_version"]
+
+    # The export files for download: one Parquet and one CSV file with the same rows.
+    results = service.get_container_client("results")
+    exported = [b.name for b in results.list_blobs(name_starts_with=f"requests/{request_id}/")]
+    parquet = [n for n in exported if n.endswith(".parquet")]
+    csv_files = [n for n in exported if n.endswith(".csv")]
+    assert len(parquet) == 1 and len(csv_files) == 1, exported
+    frame = pl.read_parquet(io.BytesIO(results.download_blob(parquet[0]).readall()))
+    assert frame.height == len(rows) and set(frame.columns) == set(rows[0])
+    assert results.download_blob(csv_files[0]).readall().decode().count("\n") == len(rows) + 1
 
 
 def test_manifest_uploaded_straight_into_storage_runs_the_same_flow(local_stack: LocalStack):

@@ -4,7 +4,8 @@ Hourly: the key columns (city_id, date, hour) and the requested metrics. Daily: 
 aggregates of each requested metric (temp → temp_min/temp_max/temp_mean, wind_speed → wind_speed_max,
 precipitation → precipitation_sum, humidity → humidity_mean, description → the most frequent one) and
 hours_observed. Re-running the same request overwrites its table with the same rows (a new Delta version,
-no duplicates).
+no duplicates). The rows are also exported as one Parquet and one CSV file under
+``<results root>/<request id>/`` in the results container, for download.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--catalog", required=True)
     parser.add_argument("--lake-root", required=True)
+    parser.add_argument("--results-root", required=True)
     parser.add_argument("--request-id", required=True)
     parser.add_argument("--city-ids", required=True, help="comma-separated")
     parser.add_argument("--start-date", required=True)
@@ -70,7 +72,12 @@ def main() -> None:
     write_table(
         rows, f"{args.catalog}.results.request_{suffix}", f"{args.lake_root}/results/request_{suffix}"
     )
-    print(f"results.request_{suffix}: written")
+    # Export files for download: one Parquet and one CSV file (coalesced: a request is small), overwritten on
+    # a re-run like the table.
+    export = spark.table(f"{args.catalog}.results.request_{suffix}").coalesce(1)
+    export.write.mode("overwrite").parquet(f"{args.results_root}/{args.request_id}/parquet")
+    export.write.mode("overwrite").option("header", True).csv(f"{args.results_root}/{args.request_id}/csv")
+    print(f"results.request_{suffix}: written, exported to {args.results_root}/{args.request_id}")
 
 
 if __name__ == "__main__":
