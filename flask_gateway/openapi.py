@@ -38,6 +38,12 @@ OPERATIONS: dict[str, tuple[str, dict | None, dict | None, dict[int, dict]]] = {
         schemas.RESULTS_QUERY,
         {200: schemas.ROWS_PAGE},
     ),
+    "requests.get_lineage": (
+        "Request lineage: manifest blob, job run, result table and Delta version, event",
+        None,
+        None,
+        {200: {"type": "object"}},
+    ),
     "manifests.put_manifest": (
         "Upload a manifest file as is (like a direct storage upload)",
         {"type": "object", "description": "a manifest, schema v1"},

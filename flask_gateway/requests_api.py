@@ -112,7 +112,8 @@ def _owned_status(request_id: str) -> RequestStatus:
 
 
 def _public(record: RequestStatus) -> dict:
-    view = {k: v for k, v in record.to_dict().items() if k not in ("event_published", "callback_url")}
+    hidden = ("event_published", "callback_url", "completion_event")
+    view = {k: v for k, v in record.to_dict().items() if k not in hidden}
     return {**view, "links": _links(record.request_id)}
 
 
@@ -204,3 +205,42 @@ def get_results(request_id: str):
         }
     )
     return Response(f'{head[:-1]},"rows":{page.write_json()}}}', mimetype="application/json")
+
+
+@bp.get("/<request_id>/lineage")
+@require("reader")
+def get_lineage(request_id: str):
+    """Request lineage: manifest blob → job run → result table at its Delta version → completion event."""
+    record = _owned_status(request_id)
+    details = record.details
+    lineage: dict = {
+        "request_id": request_id,
+        "status": record.status,
+        "timeline": record.timeline,
+        "manifest": {"blob": details.get("manifest_blob") or details.get("rejected_blob")},
+    }
+    if "run_id" in details:
+        run = clients.workspace().jobs.get_run(int(details["run_id"]))
+        lineage["job_run"] = {
+            "job_id": run.job_id,
+            "run_id": run.run_id,
+            "run_page_url": run.run_page_url,
+            "life_cycle_state": run.state.life_cycle_state.value
+            if run.state and run.state.life_cycle_state
+            else None,
+            "result_state": run.state.result_state.value if run.state and run.state.result_state else None,
+            "start_time_ms": run.start_time,
+            "end_time_ms": run.end_time,
+        }
+    if "result_table" in details:
+        table = clients.workspace().tables.get(details["result_table"])
+        lineage["result"] = {
+            "table": table.full_name,
+            "table_id": table.table_id,
+            "storage_location": table.storage_location,
+            "delta_version": details.get("delta_version"),
+            "row_count": details.get("row_count"),
+        }
+    if "completion_event" in details:
+        lineage["event"] = {**details["completion_event"], "subject": f"/requests/{request_id}"}
+    return jsonify(lineage)

@@ -24,7 +24,7 @@ from climatelake import events
 from functions import clients
 
 log = logging.getLogger("functions.completion")
-INTERNAL = ("event_published", "callback_url")
+INTERNAL = ("event_published", "callback_url", "completion_event")
 
 
 def finish(request_id: str, status: str, **details: Any) -> None:
@@ -37,7 +37,9 @@ def finish(request_id: str, status: str, **details: Any) -> None:
     event_type = events.SUCCEEDED if record.status == "succeeded" else events.FAILED
     event = events.request_event(event_type, request_id, data)
     clients.publisher().publish(event)
-    store.add_details(request_id, event_published=True)
+    store.add_details(
+        request_id, event_published=True, completion_event={"id": str(event.id), "type": event_type}
+    )
     callback = record.details.get("callback_url")
     if callback:
         _post_callback(callback, event)

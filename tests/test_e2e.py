@@ -97,6 +97,29 @@ def test_request_over_http_flows_end_to_end(local_stack: LocalStack):
     delta = DeltaTable(table.storage_location, storage_options=storage_options(local_stack.stack.settings()))
     assert delta.version() == event["data"]["delta_version"]
 
+    # Request lineage: manifest → job run → table at its version → completion event.
+    lineage = local_stack.gateway.get(
+        f"{local_stack.gateway_url}/v1/requests/{request_id}/lineage", timeout=30
+    )
+    assert lineage.status_code == 200, lineage.text
+    hops = lineage.json()
+    assert hops["manifest"]["blob"] == f"manifests/{request_id}.json"
+    assert (
+        hops["job_run"]["run_id"] == event["data"]["run_id"] and hops["job_run"]["result_state"] == "SUCCESS"
+    )
+    assert hops["result"] == {
+        "table": table.full_name,
+        "table_id": table.table_id,
+        "storage_location": table.storage_location,
+        "delta_version": event["data"]["delta_version"],
+        "row_count": 240,
+    }
+    assert hops["event"] == {
+        "id": event["id"],
+        "type": "Climatelake.Request.Succeeded",
+        "subject": f"/requests/{request_id}",
+    }
+
     # The export files for download: one Parquet and one CSV file with the same rows.
     results = service.get_container_client("results")
     exported = [b.name for b in results.list_blobs(name_starts_with=f"requests/{request_id}/")]
