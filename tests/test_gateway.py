@@ -74,6 +74,9 @@ ENDPOINTS = [  # method, path, the weakest role that may call it
     ("GET", "/v1/weather/hourly?city_id=1&start_date=2024-01-01&end_date=2024-01-01", "reader"),
     ("GET", "/v1/weather/daily?city_id=1&start_date=2024-01-01&end_date=2024-01-01", "reader"),
     ("GET", "/v1/cities", "reader"),
+    ("GET", "/v1/requests/20990101T000000000Z-000000000000/lineage", "reader"),
+    ("GET", "/v1/employees", "reader"),
+    ("GET", "/v1/employees/1", "reader"),
 ]
 
 
