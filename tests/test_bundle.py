@@ -39,3 +39,17 @@ def test_targets_override_defaults():
 def test_bundle_root_is_not_a_python_package():
     # `databricks` is databricks-sdk's namespace package: an __init__.py here would shadow it.
     assert not (BUNDLE_ROOT / "__init__.py").exists()
+
+
+def test_function_app_requirements_match_the_project():
+    """Azure builds the function app from requirements.txt; it must not drift from pyproject.toml."""
+    import tomllib
+
+    root = BUNDLE_ROOT.parent
+    declared = tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]
+    listed = [
+        line
+        for line in (root / "requirements.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert listed == declared
