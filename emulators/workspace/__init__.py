@@ -1,9 +1,9 @@
 """Databricks workspace stand-in: the subset of the Databricks REST API that climatelake and its engines use.
 
-Files: ``catalog.py``, ``jobs.py``, ``statements.py``, ``secrets.py``, ``lineage.py`` (models: state and
-behaviour, no HTTP), ``credentials.py`` (SAS vending), ``runner.py`` (job runs in worker processes),
-``faults.py`` (injected 429/503), ``routes/`` (one module per API family), ``errors.py`` (every error body
-made in one place), ``server.py`` (auth, wiring; ``python -m emulators.workspace``), ``testing.py``
+Files: ``catalog.py``, ``jobs.py``, ``statements.py``, ``secrets.py``, ``lineage.py``, ``governance.py``
+(models: state and behaviour, no HTTP), ``credentials.py`` (SAS vending), ``runner.py`` (job runs in worker
+processes), ``faults.py`` (injected 429/503), ``routes/`` (one module per API family), ``errors.py`` (every
+error body made in one place), ``server.py`` (auth, wiring; ``python -m emulators.workspace``), ``testing.py``
 (in-process, for tests).
 
 Served (see README "What the workspace stand-in serves"):
@@ -28,6 +28,13 @@ Served (see README "What the workspace stand-in serves"):
   (``upstreams``/``downstreams``, ``tableInfo``, ``queryInfos``/``jobInfos`` with ``include_entity_lineage``)
   and ``…/column-lineage`` (``upstream_cols``/``downstream_cols``), and as ``system.access.table_lineage`` /
   ``column_lineage`` through SQL statements.
+- Governance (``governance.py``), through SQL statements only: ``ALTER TABLE … [ALTER|CHANGE [COLUMN] c]
+  SET TAGS ('k' = 'v', …)`` / ``UNSET TAGS ('k', …)``, validated against the catalog (unknown table or
+  column → ``TABLE_OR_VIEW_NOT_FOUND`` / ``UNRESOLVED_COLUMN``), served as
+  ``<catalog>.information_schema.column_tags`` and ``…table_tags``; ``CREATE [OR REPLACE] FUNCTION … RETURNS
+  <type> RETURN <expr>`` and ``DROP FUNCTION`` kept in the catalog's functions; ``ALTER COLUMN c SET MASK f
+  [USING COLUMNS (…)]`` / ``DROP MASK``, shown as the column's ``mask`` in table info and applied to every
+  statement's reads for the caller (groups from ``WorkspaceConfig.groups``). Stored in SQLite.
 - ``/api/2.0/local/…``: the test control plane (ping, faults, SQL start delay); the product never calls it.
 
 LIMITATIONS:
@@ -44,6 +51,19 @@ LIMITATIONS:
   ``system.access`` tables accept one query reading only those two tables in the SQL sqlglot's executor runs
   (SELECT, WHERE, GROUP BY, ORDER BY, LIMIT, joins between the two; no parameters); ``entity_type`` is
   ``JOB`` for job lineage, else null with ``statement_id`` set; ``account_id`` and paths are null.
+- Governance: tags only on tables and columns (no catalog/schema/volume tags, no ``SET TAG ON`` syntax, no
+  tag policies), not in table info (Databricks has no field there either) and no entity-tag-assignments
+  REST API. The tags views accept one query reading only ``column_tags``/``table_tags`` in the SQL sqlglot's
+  executor runs, no parameters. Masks: a statement reading a masked table is rewritten with sqlglot (each
+  FROM/JOIN reference of it becomes ``(SELECT c1, <mask>(c2) AS c2, … FROM t) AS t``), so only queries, CTAS
+  and INSERT … SELECT are masked; MERGE … USING, UPDATE … FROM, CREATE VIEW and any other reading of a
+  masked table are refused (never run unmasked); the WHERE of an UPDATE/DELETE of a masked table sees raw
+  values; a reference qualified with more than its alias (``hr.emp.email``) fails; the reading of a view
+  defined before the mask is not masked. The mask body runs on Sail: ``is_account_group_member`` /
+  ``is_member`` and ``current_user()`` are decided for the caller first and CASE/IF branches not taken are
+  removed, so non-members never reach, e.g., a decrypt function the engine lacks; the branch a member takes
+  must be SQL Sail evaluates (``aes_decrypt`` on columns and ``secret()`` are not). SQL functions are
+  stored and used as masks, not callable in queries. Membership is by configuration only (no SCIM).
 - SQL: only INLINE + JSON_ARRAY (others 501); statements live in memory (lost on restart, newest 1,000
   kept); a command (INSERT, CREATE …) with parameters fails because Sail 0.7.2 binds parameters in
   queries only; commands answer no rows (no ``num_affected_rows``); cancelling stops waiting and discards

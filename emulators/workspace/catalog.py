@@ -272,6 +272,9 @@ class UnityCatalog:
         self.read_delta_log = read_delta_log
         self.max_unbackfilled_commits = max_unbackfilled_commits
         self._commit_lock = threading.Lock()
+        #: a table record → {column: {"function_name", "using_column_names"}}: the column masks set with SQL
+        #: (``governance.py``), shown as each column's ``mask``, as Databricks' ColumnInfo has it
+        self.column_masks: Callable[[dict[str, Any]], dict[str, dict[str, Any]]] = lambda table: {}
 
     # catalogs -----------------------------------------------------------------------------------
     def create_catalog(self, body: dict[str, Any], principal: str) -> dict[str, Any]:
@@ -527,6 +530,15 @@ class UnityCatalog:
             if log:
                 record["columns"] = columns_from_delta_schema(log.schema_json, log.partition_columns)
                 self.store.put("table", record["full_name"], record)
+        return self._with_masks(record)
+
+    def _with_masks(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The table with each column's current ``mask`` (never stored: the masks' store is the truth)."""
+        masks = self.column_masks(record) if record.get("columns") else {}
+        for column in record.get("columns") or []:
+            column.pop("mask", None)
+            if column["name"] in masks:
+                column["mask"] = dict(masks[column["name"]])
         return record
 
     def get_table_by_id(self, table_id: str) -> dict[str, Any]:
@@ -538,7 +550,7 @@ class UnityCatalog:
 
     def list_tables(self, catalog_name: str, schema_name: str) -> list[dict[str, Any]]:
         schema = self.get_schema(f"{catalog_name}.{schema_name}")
-        return [body for _, body in self.store.scan("table", schema["full_name"] + ".")]
+        return [self._with_masks(body) for _, body in self.store.scan("table", schema["full_name"] + ".")]
 
     def update_table(self, full_name: str, body: dict[str, Any], principal: str) -> dict[str, Any]:
         """Databricks' table update (``owner``); the open API has none, so nothing else changes here."""

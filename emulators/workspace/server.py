@@ -24,6 +24,7 @@ from emulators.workspace.catalog import DeltaLog, UnityCatalog
 from emulators.workspace.credentials import CredentialVendor
 from emulators.workspace.errors import ApiError, not_implemented
 from emulators.workspace.faults import Faults
+from emulators.workspace.governance import Governance
 from emulators.workspace.jobs import Jobs
 from emulators.workspace.lineage import Lineage, answer_system_table
 from emulators.workspace.routes import BLUEPRINTS
@@ -55,6 +56,8 @@ class WorkspaceConfig:
     secrets_key: str = ""
     #: lifetime of vended temporary credentials
     credential_ttl_seconds: int = 3600
+    #: account group → member principals (``is_account_group_member`` in column masks)
+    groups: dict[str, list[str]] = field(default_factory=dict)
 
 
 def storage_options(connection_string: str) -> dict[str, str]:
@@ -99,13 +102,19 @@ class Workspace:
         self.jobs = Jobs(self.store, config.host_url)
         self.executor = RunExecutor(self.jobs, config.data_dir / "run-logs", config.task_env, self.notify)
         self.lineage = Lineage(self.store, self._table_type)
+        self.governance = Governance(self.store, self.catalog, config.groups)
+        self.catalog.column_masks = self.governance.column_masks
         self.statements = Statements(
             config.sql_engine_remote,
             config.sql_workers,
             on_success=lambda record: self.lineage.capture_statement(
                 record, self._column_names, lambda: _session_defaults(record)
             ),
-            answer_locally=lambda record: answer_system_table(record, self.lineage),
+            answer_locally=lambda record: (
+                self.governance.answer(record, lambda: self._statement_defaults(record))
+                or answer_system_table(record, self.lineage)
+            ),
+            rewrite=lambda record: self.governance.rewrite(record, lambda: self._statement_defaults(record)),
         )
         self.secrets = Secrets(self.store, load_key(config.secrets_key, config.data_dir))
         self.faults = Faults()
@@ -116,6 +125,15 @@ class Workspace:
             return [c["name"] for c in self.catalog.get_table(full_name).get("columns") or []] or None
         except ApiError:
             return None
+
+    def _statement_defaults(self, record: dict[str, Any]) -> tuple[str | None, str | None]:
+        """A statement's catalog and schema, the engine session's current ones filling what it names not
+        (asked only when a name needs them: a round trip to the engine)."""
+        catalog, schema = record.get("catalog"), record.get("schema")
+        if catalog and schema or self.statements.engine is None:
+            return catalog, schema
+        spark = record.get("session") or self.statements.engine.session(catalog, schema)
+        return catalog or spark.catalog.currentCatalog(), schema or spark.catalog.currentDatabase()
 
     def _table_type(self, full_name: str) -> str | None:
         try:

@@ -92,6 +92,10 @@ class SqlEngine:
         self.remote = remote
         self.conf = {"spark.sql.sources.default": "delta", **(conf or {})}
         self._local = threading.local()
+        #: every session made, by any thread: closed with the engine (else PySpark's exit hook calls the
+        #: engine, and waits out its retries when the engine is already gone)
+        self._made: list[Any] = []
+        self._made_lock = threading.Lock()
 
     def session(self, catalog: str | None = None, schema: str | None = None):
         sessions = self._sessions()
@@ -110,13 +114,36 @@ class SqlEngine:
         if schema:
             spark.catalog.setCurrentDatabase(schema)
         sessions[key] = spark
+        with self._made_lock:
+            self._made.append(spark)
         while len(sessions) > self.SESSIONS_PER_THREAD:
-            sessions.popitem(last=False)  # the engine ends idle sessions itself
+            _, idle = sessions.popitem(last=False)  # the engine ends idle sessions itself
+            self._forget(idle)
         return spark
 
     def reset(self) -> None:
         """Forget this thread's sessions (after the connection broke)."""
+        for spark in self._sessions().values():
+            self._forget(spark)
         self._local.sessions = OrderedDict()
+
+    def _forget(self, spark) -> None:
+        with self._made_lock:
+            self._made = [s for s in self._made if s is not spark]
+        try:
+            spark.client.close()
+        except Exception:  # closing is best effort
+            pass
+
+    def close(self) -> None:
+        """Close every session's channel (no call to the engine)."""
+        with self._made_lock:
+            made, self._made = self._made, []
+        for spark in made:
+            try:
+                spark.client.close()
+            except Exception:  # closing is best effort
+                pass
 
     def _sessions(self) -> OrderedDict:
         if not hasattr(self._local, "sessions"):
@@ -133,12 +160,15 @@ class Statements:
         workers: int = 2,
         on_success: Callable[[dict[str, Any]], None] | None = None,
         answer_locally: Callable[[dict[str, Any]], LocalAnswer | None] | None = None,
+        rewrite: Callable[[dict[str, Any]], str | None] | None = None,
     ) -> None:
         self.engine = SqlEngine(remote) if remote else None
         #: called with a statement's record once the engine ran it, before it shows SUCCEEDED (lineage)
         self.on_success = on_success
         #: answers a query the workspace serves itself (``system.access`` lineage tables), else None
         self.answer_locally = answer_locally
+        #: the SQL the engine runs instead of the statement's text (column masks for the caller), else None
+        self.rewrite = rewrite
         self._statements: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._changed = threading.Condition()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sql")
@@ -232,6 +262,8 @@ class Statements:
                     record["state"] = "CANCELED"
             self._changed.notify_all()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self.engine is not None:
+            self.engine.close()
 
     # execution ----------------------------------------------------------------------------------
     def _record(self, statement_id: str) -> dict[str, Any]:
@@ -294,13 +326,14 @@ class Statements:
                 return local
         spark = self.engine.session(record["catalog"], record["schema"])
         record["session"] = spark
+        sql = (self.rewrite(record) if self.rewrite is not None else None) or record["statement"]
         args = {
             p["name"]: F.lit(p.get("value")).cast(p.get("type") or "STRING") for p in record["parameters"]
         }
         tag = _tag(record["statement_id"])
         spark.addTag(tag)
         try:
-            frame = spark.sql(record["statement"], args=args or None)
+            frame = spark.sql(sql, args=args or None)
             if not is_query(record["statement"]):
                 return _manifest([], 0, False), {"chunk_index": 0, "row_offset": 0, "row_count": 0}
             limit = record["row_limit"]
