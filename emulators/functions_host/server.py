@@ -67,6 +67,19 @@ def _events(body: bytes) -> list[dict[str, Any]]:
     return parsed if isinstance(parsed, list) else [parsed]
 
 
+def _webhook_events():
+    """An Event Grid webhook delivery's events, or the answer to send instead: the CloudEvents (OPTIONS) or
+    Event Grid (SubscriptionValidation) handshake, or a 400 for a body that is not JSON."""
+    if request.method == "OPTIONS":
+        return _cloudevents_handshake()
+    try:
+        events = _events(request.get_data())
+    except json.JSONDecodeError:
+        return jsonify({"error": "body is not JSON"}), 400
+    handshake = _handshake(events)
+    return events if handshake is None else handshake
+
+
 def _handshake(events: list[dict[str, Any]]) -> Response | None:
     """Event Grid's ``SubscriptionValidation`` (the header or the event type) → ``validationResponse``."""
     kind = request.headers.get("aeg-event-type", "Notification")
@@ -110,15 +123,9 @@ def create_app(
         function = functions.get(name)
         if function is None or function.trigger_type != "eventGridTrigger":
             return jsonify({"error": f"No Event Grid function named '{name}'"}), 404
-        if request.method == "OPTIONS":
-            return _cloudevents_handshake()
-        try:
-            events = _events(request.get_data())
-        except json.JSONDecodeError:
-            return jsonify({"error": "body is not JSON"}), 400
-        handshake = _handshake(events)
-        if handshake is not None:
-            return handshake
+        events = _webhook_events()
+        if not isinstance(events, list):
+            return events  # the handshake's answer, or a 400
         failed = False
         for event in events:
             argument = EventGridEventInConverter.decode(
@@ -144,15 +151,9 @@ def create_app(
             return jsonify({"error": f"No blob trigger function named '{name}'"}), 404
         if str(function.trigger.get("source", "")).lower() != "eventgrid":
             return jsonify({"error": f"'{name}' is a polling blob trigger (source is not EventGrid)"}), 400
-        if request.method == "OPTIONS":
-            return _cloudevents_handshake()
-        try:
-            events = _events(request.get_data())
-        except json.JSONDecodeError:
-            return jsonify({"error": "body is not JSON"}), 400
-        handshake = _handshake(events)
-        if handshake is not None:
-            return handshake
+        events = _webhook_events()
+        if not isinstance(events, list):
+            return events  # the handshake's answer, or a 400
         failed = False
         for event in events:
             try:
