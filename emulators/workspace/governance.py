@@ -35,6 +35,7 @@ from typing import Any
 from emulators.common.records import RecordStore
 from emulators.workspace.catalog import UnityCatalog
 from emulators.workspace.errors import ApiError
+from emulators.workspace.results import inline_result
 
 log = logging.getLogger("workspace.governance")
 
@@ -224,26 +225,12 @@ def _check_tags(tags: dict[str, str]) -> None:
 
 
 def _answer(columns: list[str], rows: list[list[Any]], row_limit: int | None) -> LocalAnswer:
-    """A JSON_ARRAY INLINE result, as the statements model shapes the engine's (every value a string)."""
-    texts = [[None if v is None else str(v) for v in row] for row in rows]
-    truncated = row_limit is not None and len(texts) > row_limit
-    texts = texts[:row_limit] if truncated else texts
+    """A JSON_ARRAY INLINE result of STRING columns, as the statements model shapes the engine's."""
     schema = [
         {"name": name, "position": i, "type_name": "STRING", "type_text": "STRING"}
         for i, name in enumerate(columns)
     ]
-    manifest = {
-        "format": "JSON_ARRAY",
-        "schema": {"column_count": len(schema), "columns": schema},
-        "total_chunk_count": 1,
-        "chunks": [{"chunk_index": 0, "row_offset": 0, "row_count": len(texts)}],
-        "total_row_count": len(texts),
-        "truncated": truncated,
-    }
-    result: dict[str, Any] = {"chunk_index": 0, "row_offset": 0, "row_count": len(texts)}
-    if texts:
-        result["data_array"] = texts
-    return manifest, result
+    return inline_result(schema, rows, row_limit)
 
 
 def _done() -> LocalAnswer:

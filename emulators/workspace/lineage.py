@@ -27,6 +27,7 @@ from typing import Any
 
 from emulators.common.records import RecordStore
 from emulators.workspace.errors import ApiError, invalid
+from emulators.workspace.results import inline_result
 
 log = logging.getLogger("workspace.lineage")
 
@@ -630,19 +631,4 @@ def answer_system_table(
         }
         for i, name in enumerate(table.columns)
     ]
-    rows = [[None if v is None else str(v) for v in row] for row in table.rows]
-    limit = record.get("row_limit")
-    truncated = limit is not None and len(rows) > limit
-    rows = rows[:limit] if truncated else rows
-    manifest = {
-        "format": "JSON_ARRAY",
-        "schema": {"column_count": len(columns), "columns": columns},
-        "total_chunk_count": 1,
-        "chunks": [{"chunk_index": 0, "row_offset": 0, "row_count": len(rows)}],
-        "total_row_count": len(rows),
-        "truncated": truncated,
-    }
-    result: dict[str, Any] = {"chunk_index": 0, "row_offset": 0, "row_count": len(rows)}
-    if rows:
-        result["data_array"] = rows
-    return manifest, result
+    return inline_result(columns, [list(row) for row in table.rows], record.get("row_limit"))
