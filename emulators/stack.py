@@ -475,9 +475,14 @@ class Stack:
         return Settings.from_env(self.env)
 
     def workspace_client(self):
+        """databricks-sdk pointed at this stack's workspace; retries bounded to 30 s (the SDK's default
+        300 s would hide a stand-in that died behind a five-minute hang)."""
         from databricks.sdk import WorkspaceClient
+        from databricks.sdk.config import Config
 
-        return WorkspaceClient(host=self.url("workspace"), token=self.workspace_token)
+        return WorkspaceClient(
+            config=Config(host=self.url("workspace"), token=self.workspace_token, retry_timeout_seconds=30)
+        )
 
     def bootstrap(self, cities: list[int], start: dt.date, end: dt.date) -> dict[str, Any]:
         """Containers and tables, the bundle's jobs, sample data and the ingest run (product code does it)."""

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from azure.storage.blob import BlobServiceClient
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.config import Config
 from databricks.sdk.errors import NotFound
 
 from climatelake.sql_runner import SqlRunError, run_sql, run_sql_file
@@ -33,23 +32,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
         stack.start(only=("azurite", "sail", "workspace"))
         BlobServiceClient.from_connection_string(stack.connection_string).create_container("lake")
-        client(stack).catalogs.create(name=CATALOG)
+        stack.workspace_client().catalogs.create(name=CATALOG)
         yield stack
     finally:
         stack.stop()
-
-
-def client(stack: Stack) -> WorkspaceClient:
-    return WorkspaceClient(
-        config=Config(host=stack.url("workspace"), token=stack.workspace_token, retry_timeout_seconds=30)
-    )
 
 
 @pytest.fixture(scope="module")
 def demo(stack: Stack) -> list:
     """The demo script, run once by product code; the CTAS is its last statement."""
     return run_sql_file(
-        client(stack), ROOT / "sql" / "lineage_demo.sql", catalog=CATALOG, warehouse_id=WAREHOUSE
+        stack.workspace_client(), ROOT / "sql" / "lineage_demo.sql", catalog=CATALOG, warehouse_id=WAREHOUSE
     )
 
 
@@ -73,7 +66,7 @@ def cols(entries: list[dict]) -> list[str]:
 
 
 def test_the_menu_dinner_demo_gives_table_and_column_lineage(stack, demo):
-    w = client(stack)
+    w = stack.workspace_client()
     ctas = demo[-1]
     assert ctas.statement.text.startswith(f"CREATE TABLE {DINNER} AS")
     rows = w.statement_execution.execute_statement(
@@ -103,7 +96,7 @@ def test_the_menu_dinner_demo_gives_table_and_column_lineage(stack, demo):
 
 
 def test_star_and_unqualified_columns_resolve_with_the_catalog_and_defaults(stack, demo):
-    w = client(stack)
+    w = stack.workspace_client()
     kwargs = {"warehouse_id": WAREHOUSE, "catalog": CATALOG, "schema": "lineagedemo", "wait_timeout": "30s"}
     for statement in (
         "CREATE TABLE menu_copy AS SELECT * FROM menu",
@@ -132,7 +125,7 @@ def test_star_and_unqualified_columns_resolve_with_the_catalog_and_defaults(stac
 
 
 def test_a_failed_statement_records_nothing(stack, demo):
-    w = client(stack)
+    w = stack.workspace_client()
     before = table_lineage(w, MENU)
     with pytest.raises(SqlRunError, match=r"statement 2 \(line 2\) FAILED") as failed:
         run_sql(
@@ -149,7 +142,7 @@ def test_a_failed_statement_records_nothing(stack, demo):
 
 
 def test_system_tables_answer_lineage_through_sql(stack, demo):
-    w = client(stack)
+    w = stack.workspace_client()
     answer = w.statement_execution.execute_statement(
         statement="SELECT source_table_full_name, target_table_full_name, created_by, statement_id "
         f"FROM system.access.table_lineage WHERE target_table_full_name = '{DINNER}'",
@@ -176,15 +169,15 @@ def test_system_tables_answer_lineage_through_sql(stack, demo):
 
 
 def test_lineage_survives_a_restart_of_the_workspace(stack, demo):
-    w = client(stack)
+    w = stack.workspace_client()
     before = (table_lineage(w, DINNER), column_lineage(w, DINNER, "full_menu"))
     stack.restart("workspace")
-    w = client(stack)
+    w = stack.workspace_client()
     assert (table_lineage(w, DINNER), column_lineage(w, DINNER, "full_menu")) == before
 
 
 def test_the_demo_runs_again_on_kept_state_and_lineage_accumulates(stack, demo):
-    w = client(stack)
+    w = stack.workspace_client()
     again = run_sql_file(w, ROOT / "sql" / "lineage_demo.sql", catalog=CATALOG, warehouse_id=WAREHOUSE)
     count = w.statement_execution.execute_statement(
         statement=f"SELECT count(*) FROM {DINNER}", warehouse_id=WAREHOUSE

@@ -12,7 +12,6 @@ import pytest
 import requests
 from azure.storage.blob import BlobServiceClient
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.config import Config
 from databricks.sdk.errors import NotFound
 from databricks.sdk.service.sql import (
     ExecuteStatementRequestOnWaitTimeout,
@@ -33,17 +32,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
         stack.start(only=("azurite", "sail", "workspace"))
         BlobServiceClient.from_connection_string(stack.connection_string).create_container("lake")
-        w = client(stack)
+        w = stack.workspace_client()
         w.catalogs.create(name=CATALOG)
         yield stack
     finally:
         stack.stop()
-
-
-def client(stack: Stack) -> WorkspaceClient:
-    return WorkspaceClient(
-        config=Config(host=stack.url("workspace"), token=stack.workspace_token, retry_timeout_seconds=30)
-    )
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +52,7 @@ def spark(stack: Stack):
 @pytest.fixture()
 def schema(stack: Stack) -> str:
     name = f"s_{uuid.uuid4().hex[:8]}"
-    client(stack).schemas.create(name=name, catalog_name=CATALOG)
+    stack.workspace_client().schemas.create(name=name, catalog_name=CATALOG)
     return f"{CATALOG}.{name}"
 
 
@@ -70,7 +63,7 @@ def _blobs(stack: Stack, location: str) -> list[str]:
 
 
 def test_sail_creates_appends_and_reads_managed_tables_through_the_catalog(stack, spark, schema):
-    w = client(stack)
+    w = stack.workspace_client()
     table = f"{schema}.readings"
     spark.range(3).selectExpr("id", "concat('v', id) AS v").write.saveAsTable(table)  # a new table
     spark.createDataFrame([(10, "x")], "id long, v string").write.mode("append").saveAsTable(table)
@@ -119,7 +112,7 @@ def _run(w: WorkspaceClient, statement: str, **kwargs):
 
 
 def test_statements_bind_parameters_and_format_values_as_databricks(stack):
-    w = client(stack)
+    w = stack.workspace_client()
     hostile = "x'; DROP TABLE nothing; --"
     answer = _run(
         w,
@@ -156,7 +149,7 @@ def test_statements_bind_parameters_and_format_values_as_databricks(stack):
 
 
 def test_a_failing_statement_reports_databricks_error_shape(stack):
-    answer = _run(client(stack), f"SELECT * FROM {CATALOG}.nowhere.nothing")
+    answer = _run(stack.workspace_client(), f"SELECT * FROM {CATALOG}.nowhere.nothing")
     assert answer.status.state == StatementState.FAILED
     assert answer.status.error.error_code.value == "BAD_REQUEST"
     assert "not found" in answer.status.error.message.lower()
@@ -164,7 +157,7 @@ def test_a_failing_statement_reports_databricks_error_shape(stack):
 
 
 def test_ddl_statements_keep_the_catalog_in_step(stack, schema):
-    w = client(stack)
+    w = stack.workspace_client()
     catalog_name, schema_name = schema.split(".")
     _run(
         w,
@@ -191,7 +184,7 @@ def test_ddl_statements_keep_the_catalog_in_step(stack, schema):
 
 
 def test_statements_run_asynchronously_and_can_be_cancelled(stack):
-    w = client(stack)
+    w = stack.workspace_client()
     started = _run(w, "SELECT 1 AS one", wait_timeout="0s")
     assert started.status.state in (StatementState.PENDING, StatementState.RUNNING, StatementState.SUCCEEDED)
     wait_until(
