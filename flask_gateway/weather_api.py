@@ -3,8 +3,10 @@
 They answer from the catalog's hourly table (``<catalog>.silver.weather_hourly``), held in memory per
 process until its Delta version changes (:class:`climatelake.lake.CachedTable`). Daily values are
 aggregated from the hourly rows on the fly (min/max/mean temperature, total precipitation, mean humidity,
-max wind, the most frequent description); once the gold daily table exists (issue 6) it will be read
-instead. One query spans at most ``WEATHER_MAX_DAYS`` days (config, default 366).
+max wind, the most frequent description) — the same definitions as ``gold.weather_daily``, computed here so
+that both granularities answer from one snapshot. One query spans at most ``WEATHER_MAX_DAYS`` days
+(config, default 366). Encoded answers are kept per table version (:mod:`flask_gateway.response_cache`:
+ETag, 304, gzip).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from climatelake.manifest import METRICS
 from flask_gateway import clients
 from flask_gateway.auth import require
 from flask_gateway.errors import Problem
+from flask_gateway.response_cache import cached_response
 from flask_gateway.schemas import WEATHER_QUERY, coerce_query
 
 bp = Blueprint("weather", __name__, url_prefix="/v1")
@@ -89,8 +92,9 @@ def _query() -> tuple[int, dt.date, dt.date, list[str], str]:
     return query["city_id"], start, end, metrics, query.get("shape", "rows")
 
 
-def _hourly_frame() -> pl.DataFrame:
-    """The hourly table with its ``time`` column (ISO text) computed once per Delta version, not per call."""
+def _hourly_frame() -> tuple[pl.DataFrame, int]:
+    """The hourly table with its ``time`` column (ISO text) computed once per Delta version, not per call,
+    and that version."""
     frame, version = hourly_table().frame()
     derived = current_app.extensions.setdefault("hourly_derived", {})
     if derived.get("version") != version:
@@ -100,11 +104,11 @@ def _hourly_frame() -> pl.DataFrame:
             )
         )
         derived["version"] = version
-    return derived["frame"]
+    return derived["frame"], version
 
 
 def _select(city_id: int, start: dt.date, end: dt.date) -> pl.DataFrame:
-    frame = _hourly_frame()
+    frame = _hourly_frame()[0]
     rows = frame.filter((pl.col("city_id") == city_id) & pl.col("date").is_between(start, end))
     if rows.is_empty() and frame.filter(pl.col("city_id") == city_id).is_empty():
         raise Problem(404, "Not Found", f"There is no data for city {city_id}.", invalid_fields=["city_id"])
@@ -113,41 +117,54 @@ def _select(city_id: int, start: dt.date, end: dt.date) -> pl.DataFrame:
 
 def _shaped(
     rows: pl.DataFrame, city_id: int, key: str, columns: list[str], units: dict, shape: str
-) -> Response:
-    """Rows (records) or columns (Open-Meteo style). Records are encoded by polars in one pass: building
-    Python dicts first costs five times as much for a city-year."""
+) -> tuple[bytes, str]:
+    """The body of rows (records) or columns (Open-Meteo style). Records are encoded by polars in one pass:
+    building Python dicts first costs five times as much for a city-year."""
     wanted_units = {c: units[c] for c in [key, *columns]}
     if shape == "columns":
         data = {c: rows[c].to_list() for c in [key, *columns]}
-        return _json(
-            {
-                "city_id": city_id,
-                "granularity": _kind(key),
-                f"{_kind(key)}_units": wanted_units,
-                _kind(key): data,
-                "units": wanted_units,
-            }
-        )
+        payload = {
+            "city_id": city_id,
+            "granularity": _kind(key),
+            f"{_kind(key)}_units": wanted_units,
+            _kind(key): data,
+            "units": wanted_units,
+        }
+        return orjson.dumps(payload), "application/json"
     head = orjson.dumps({"city_id": city_id, "units": wanted_units})
     body = head[:-1] + b',"rows":' + rows.select([key, *columns]).write_json().encode() + b"}"
-    return Response(body, mimetype="application/json")
+    return body, "application/json"
 
 
 def _kind(key: str) -> str:
     return "hourly" if key == "time" else "daily"
 
 
+def _answer(kind: str, build) -> Response:
+    """The query's answer through the response cache, keyed by what was asked and the table version."""
+    city_id, start, end, metrics, shape = _query()
+    version = _hourly_frame()[1]
+    key = (kind, city_id, start, end, tuple(metrics), shape, version)
+    return cached_response(key, lambda: build(city_id, start, end, metrics, shape))
+
+
 @bp.get("/weather/hourly")
 @require("reader")
 def hourly():
-    city_id, start, end, metrics, shape = _query()
+    return _answer("hourly", _hourly_body)
+
+
+def _hourly_body(city_id: int, start: dt.date, end: dt.date, metrics: list[str], shape: str):
     return _shaped(_select(city_id, start, end), city_id, "time", metrics, HOURLY_UNITS, shape)
 
 
 @bp.get("/weather/daily")
 @require("reader")
 def daily():
-    city_id, start, end, metrics, shape = _query()
+    return _answer("daily", _daily_body)
+
+
+def _daily_body(city_id: int, start: dt.date, end: dt.date, metrics: list[str], shape: str):
     hourly_rows = _select(city_id, start, end)
     aggregates = {
         "temp_min": pl.col("temp").min(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import uuid
@@ -247,6 +248,26 @@ def test_hourly_weather_rows_and_columns(local_stack, client, keys):
     ).get_json()
     assert columns["hourly"]["humidity"] == expected["humidity"].to_list()
     assert columns["hourly_units"]["temp"] == "°C" and len(columns["hourly"]["time"]) == 48
+
+
+def test_weather_answers_revalidate_with_etag_and_compress_on_request(client, keys):
+    query = {"city_id": 2, "start_date": "2024-01-01", "end_date": "2024-01-31"}
+    plain = client.get("/v1/weather/hourly", query_string=query, headers=auth(keys["reader"]))
+    zipped = client.get(
+        "/v1/weather/hourly", query_string=query, headers={**auth(keys["reader"]), "Accept-Encoding": "gzip"}
+    )
+    assert zipped.headers["Content-Encoding"] == "gzip" and len(zipped.data) < len(plain.data) / 3
+    assert json.loads(gzip.decompress(zipped.data)) == plain.get_json()
+    etag = {"If-None-Match": plain.headers["ETag"]}
+    assert (
+        client.get(
+            "/v1/weather/hourly", query_string=query, headers={**auth(keys["reader"]), **etag}
+        ).status_code
+        == 304
+    )
+    other = client.get("/v1/weather/daily", query_string=query, headers={**auth(keys["reader"]), **etag})
+    assert other.status_code == 200 and other.headers["ETag"] != plain.headers["ETag"]
+    assert client.get("/v1/weather/hourly", query_string=query, headers=etag).status_code == 401
 
 
 def test_daily_weather_and_cities(client, keys):
