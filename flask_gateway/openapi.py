@@ -54,9 +54,14 @@ OPERATIONS: dict[str, tuple[str, dict | None, dict | None, dict[int, dict]]] = {
         "Hourly weather of one city (rows or Open-Meteo-style columns)",
         None,
         schemas.WEATHER_QUERY,
-        {200: schemas.WEATHER},
+        {200: schemas.WEATHER, 304: None},
     ),
-    "weather.daily": ("Daily aggregates of one city", None, schemas.WEATHER_QUERY, {200: schemas.WEATHER}),
+    "weather.daily": (
+        "Daily aggregates of one city",
+        None,
+        schemas.WEATHER_QUERY,
+        {200: schemas.WEATHER, 304: None},
+    ),
     "weather.cities": ("Cities that have data, with their coverage", None, None, {200: schemas.CITIES}),
     "employees.list_employees": (
         "Employees; email/phone/salary masked unless the caller is a pii_reader",
@@ -113,6 +118,15 @@ def _parameters(rule, query: dict | None) -> list[dict[str, Any]]:
     return params
 
 
+def _response(code: int, schema: dict | None) -> dict[str, Any]:
+    if code == 304:  # the weather answers carry an ETag; If-None-Match with it answers 304, no body
+        return {"description": "Not Modified: the If-None-Match ETag still matches"}
+    return {
+        "description": "OK" if code < 300 else "see body",
+        "content": {"application/json": {"schema": schema}},
+    }
+
+
 def build_spec(app: Flask) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for rule in app.url_map.iter_rules():
@@ -127,13 +141,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
                 "operationId": rule.endpoint.replace(".", "_"),
                 "summary": summary + (f" (role: {role})" if role else ""),
                 "parameters": _parameters(rule, query),
-                "responses": {
-                    str(code): {
-                        "description": "OK" if code < 300 else "see body",
-                        "content": {"application/json": {"schema": schema}},
-                    }
-                    for code, schema in responses.items()
-                },
+                "responses": {str(code): _response(code, schema) for code, schema in responses.items()},
             }
             if body:
                 operation["requestBody"] = {
