@@ -18,6 +18,7 @@ DEFAULTS = {
     "RATE_LIMIT_PER_MINUTE": 1200,  # per key and per worker process
     "RATE_LIMIT_BURST": 200,
     "WEATHER_MAX_DAYS": 366,
+    "WEATHER_RESPONSE_CACHE_MB": 64,  # encoded weather answers kept per process (0: off)
 }
 
 
