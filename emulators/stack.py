@@ -111,6 +111,8 @@ class Stack:
     gateway_workers: int = 2
     #: extra environment for the gateway only, e.g. CLIMATELAKE_GATEWAY_RATE_LIMIT_PER_MINUTE for benchmarks
     gateway_env: dict[str, str] = field(default_factory=dict)
+    #: the workspace's OpenLineage transport (WorkspaceConfig.openlineage); None: no OpenLineage events
+    openlineage: dict[str, Any] | None = None
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -296,6 +298,8 @@ class Stack:
             # SQL statements run on Sail; secrets' key lives in the workspace's data folder (0600)
             "sql_engine_remote": f"sc://127.0.0.1:{self.ports['sail']}",
         }
+        if self.openlineage:
+            config["openlineage"] = self.openlineage
         if self.in_memory:
             shutil.rmtree(self.state_dir / "workspace", ignore_errors=True)
         path = self._write_json("workspace.json", config)

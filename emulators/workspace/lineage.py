@@ -6,7 +6,10 @@ statements API and writes from a query (CTAS, INSERT … SELECT, MERGE, CREATE V
 with sqlglot (Databricks dialect); ``*`` and unqualified columns are resolved with the catalog's own table
 schemas and the statement's default ``catalog``/``schema``. What it yields — source tables → target table,
 and each target column ← its source columns — is one *lineage event*, stored as a plain record in the
-workspace's SQLite (so a restart keeps it) with the statement id, time and principal.
+workspace's SQLite (so a restart keeps it) with the statement id, time and principal. Job runs give the
+same events with the job and run instead of a statement (:class:`JobLineage`, fed by the per-task Spark
+Connect proxy of ``connect_proxy.py``); table lineage only when a write's sources came through the DataFrame
+API, column lineage too when they came as SQL.
 
 Reads (the lineage-tracking API and the ``system.access`` lineage tables) come from an in-memory index that
 is rebuilt from those records at start, so a query is a few dictionary look-ups, not a scan.
@@ -328,6 +331,8 @@ class Lineage:
         self.store = store
         #: catalog table type (MANAGED, EXTERNAL, VIEW) of a full name, None when it no longer exists
         self.table_type_of = table_type_of
+        #: called with (statement record, its lineage) after a statement's lineage was stored (OpenLineage)
+        self.on_statement: Callable[[dict[str, Any], Extracted], None] | None = None
         self._lock = threading.Lock()
         self._events: list[dict[str, Any]] = []
         #: (target, source) → events, and the reverse; (target, column) → [(event, source, column)]
@@ -346,6 +351,7 @@ class Lineage:
         *,
         statement_id: str | None = None,
         job: dict[str, Any] | None = None,
+        task: dict[str, Any] | None = None,
         at_ms: int | None = None,
     ) -> dict[str, Any] | None:
         """Store one event (nothing when the statement read no table); the key sorts by time."""
@@ -366,6 +372,8 @@ class Lineage:
             event["statement_id"] = statement_id
         if job:
             event["job"] = job
+        if task:
+            event["task"] = task
         self.store.put(EVENT_KIND, f"{at_ms:015d}-{event['event_id']}", event)
         self._index(event)
         return event
@@ -392,6 +400,8 @@ class Lineage:
             extracted = extract(record["statement"], catalog, schema, columns_of)
             if extracted is not None:
                 self.record(extracted, record.get("created_by", ""), statement_id=record["statement_id"])
+                if self.on_statement is not None:
+                    self.on_statement(record, extracted)
         except Exception:  # lineage is a side effect: a parser surprise must not turn into a failure
             log.exception("lineage capture failed for statement %s", record.get("statement_id"))
 
@@ -458,12 +468,9 @@ class Lineage:
             jobs = {}
             queries = {}
             for event in events:
-                if event.get("job"):
+                if event.get("job"):  # job runs store {job_id, job_run_id}: one entry per run, as Databricks
                     job = event["job"]
-                    jobs[(job["job_id"], job["run_id"], job.get("task_key"))] = {
-                        "workspace_id": WORKSPACE_ID,
-                        **job,
-                    }
+                    jobs[tuple(sorted(job.items()))] = {"workspace_id": WORKSPACE_ID, **job}
                 if event.get("statement_id"):
                     queries[event["statement_id"]] = {
                         "workspace_id": WORKSPACE_ID,
@@ -494,6 +501,79 @@ class Lineage:
                 }
             )
         return answer
+
+
+class JobLineage:
+    """What the runner calls around job runs: a plan recorder per task, then the task's lineage.
+
+    Why: a job run's lineage comes from the Spark Connect plans its tasks send (``connect_proxy.py``), with
+    nothing in the job's code. Each table a task wrote becomes one lineage event with the job and its run
+    (``{"job_id", "job_run_id"}``, as the table-lineage API's ``jobInfos``; the task in ``task``), so the
+    API and ``system.access.table_lineage`` (entity_type JOB) answer it. A run's reads and writes are also
+    kept until it ends, for its OpenLineage START/COMPLETE/FAIL events (``emitter``, optional).
+    """
+
+    def __init__(
+        self,
+        lineage: Lineage,
+        columns_of: Callable[[str], list[str] | None],
+        engine_defaults: Callable[[], tuple[str | None, str | None]],
+        table_records: Callable[[], list[dict[str, Any]]],
+        emitter: Any = None,
+    ) -> None:
+        self.lineage = lineage
+        self.columns_of = columns_of
+        self.engine_defaults = engine_defaults
+        self.table_records = table_records
+        self.emitter = emitter
+        self._lock = threading.Lock()
+        #: job run id → (tables read, {target: Extracted}) of the tasks finished so far
+        self._runs: dict[int, tuple[set[str], dict[str, Extracted]]] = {}
+
+    def new_recorder(self):
+        from emulators.workspace.connect_proxy import PlanRecorder  # connect_proxy imports this module
+
+        return PlanRecorder(self.columns_of, self.engine_defaults, self.table_at)
+
+    def table_at(self, path: str) -> str | None:
+        """The catalog table stored at ``path`` (a job that writes by path names its table so)."""
+        for table in self.table_records():
+            location = (table.get("storage_location") or "").rstrip("/")
+            if location and location == path.rstrip("/"):
+                return table["full_name"].lower()
+        return None
+
+    def task_finished(self, run: dict[str, Any], task: dict[str, Any], found: Any) -> None:
+        """Store a finished task's lineage (``TaskLineage``) as job lineage events."""
+        job = {"job_id": run["job_id"], "job_run_id": run["run_id"]}
+        where = {"task_key": task["task_key"], "task_run_id": task["run_id"]}
+        for write in found.writes:
+            self.lineage.record(write, run.get("creator_user_name") or "", job=job, task=where)
+        with self._lock:
+            reads, writes = self._runs.setdefault(run["run_id"], (set(), {}))
+            reads |= found.reads
+            for write in found.writes:
+                merged = writes.setdefault(write.target, Extracted(write.target))
+                merged.sources |= write.sources
+                for column, sources in write.columns.items():
+                    merged.columns.setdefault(column, set()).update(sources)
+
+    def run_event(self, event_type: str, run: dict[str, Any]) -> None:
+        """``jobs.on_start`` / ``on_success`` / ``on_failure`` of a run → its OpenLineage event."""
+        final = event_type != "jobs.on_start"
+        with self._lock:
+            reads, writes = (self._runs.pop if final else self._runs.get)(run["run_id"], None) or (set(), {})
+        if self.emitter is None:
+            return
+        state = {"jobs.on_start": "START", "jobs.on_success": "COMPLETE"}.get(event_type, "FAIL")
+        run_state = run.get("state") or {}
+        if state == "FAIL" and run_state.get("result_state") == "CANCELED":
+            state = "ABORT"
+        message = run_state.get("state_message")
+        try:
+            self.emitter.job_run(state, run, reads, list(writes.values()), message)
+        except Exception:  # lineage is a side effect
+            log.exception("OpenLineage event of run %s failed", run.get("run_id"))
 
 
 def _check_table_name(table_name: str) -> str:
@@ -552,7 +632,7 @@ def system_rows(lineage: Lineage, table: str) -> list[dict[str, Any]]:
             "workspace_id": str(WORKSPACE_ID),
             "entity_type": "JOB" if job else None,
             "entity_id": str(job["job_id"]) if job else None,
-            "entity_run_id": str(job["run_id"]) if job else None,
+            "entity_run_id": str(job.get("job_run_id", job.get("run_id"))) if job else None,
             "created_by": event.get("created_by"),
             "event_time": moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "event_date": moment.date().isoformat(),

@@ -17,8 +17,9 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from emulators.workspace.connect_proxy import ConnectProxy, proxied_remote, split_remote
 from emulators.workspace.jobs import Jobs, _state, _status
 
 log = logging.getLogger("workspace.runner")
@@ -71,10 +72,22 @@ def task_order(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return ordered
 
 
+class LineageHooks(Protocol):
+    """What job-run lineage needs from the runner (``lineage.JobLineage`` implements it)."""
+
+    def new_recorder(self) -> Any: ...
+
+    def task_finished(self, run: dict[str, Any], task: dict[str, Any], found: Any) -> None: ...
+
+    def run_event(self, event_type: str, run: dict[str, Any]) -> None: ...
+
+
 class RunExecutor:
     """Starts pending runs as capacity allows and drives each through its tasks.
 
-    ``notify(event_type, run)`` is called on start, success and failure (webhook notifications).
+    ``notify(event_type, run)`` is called on start, success and failure (webhook notifications). With
+    ``lineage``, each task reaches the engine through its own Spark Connect proxy (``connect_proxy.py``)
+    whose recorded plans become the run's lineage; the job's code does nothing for it.
     """
 
     def __init__(
@@ -83,11 +96,13 @@ class RunExecutor:
         logs_dir: Path,
         task_env: dict[str, str],
         notify: Callable[[str, dict[str, Any]], None],
+        lineage: LineageHooks | None = None,
     ) -> None:
         self.jobs = jobs
         self.logs_dir = logs_dir
         self.task_env = task_env
-        self.notify = notify
+        self._notify = notify
+        self.lineage = lineage
         self._stopping = threading.Event()
         self._started: set[int] = set()
         self._processes: dict[int, subprocess.Popen] = {}
@@ -96,6 +111,15 @@ class RunExecutor:
 
     def start(self) -> None:
         self._thread.start()
+
+    def notify(self, event_type: str, run: dict[str, Any]) -> None:
+        """Webhook notifications, then the run's lineage event (which never fails the run)."""
+        self._notify(event_type, run)
+        if self.lineage is not None:
+            try:
+                self.lineage.run_event(event_type, run)
+            except Exception:
+                log.exception("lineage event %s of run %s failed", event_type, run.get("run_id"))
 
     def stop(self) -> None:
         self._stopping.set()
@@ -259,6 +283,48 @@ class RunExecutor:
         env["PYTHONUNBUFFERED"] = "1"
         if python_path:
             env["PYTHONPATH"] = os.pathsep.join([*python_path, *filter(None, [env.get("PYTHONPATH")])])
+        proxy = self._start_proxy(env)
+        try:
+            return self._run_process(run, spec, task, command, cwd, env, log_path, deadline)
+        finally:
+            if proxy is not None:
+                self._finish_proxy(proxy, run, spec, task)
+
+    def _start_proxy(self, env: dict[str, str]) -> ConnectProxy | None:
+        """A Spark Connect proxy for one task run; the task's SPARK_REMOTE then points at it."""
+        remote = env.get("SPARK_REMOTE", "")
+        upstream = split_remote(remote)
+        if self.lineage is None or upstream is None:
+            return None
+        try:
+            proxy = ConnectProxy(upstream[0], self.lineage.new_recorder()).start()
+        except Exception:  # no lineage rather than no run
+            log.exception("Spark Connect proxy did not start; the task runs without lineage")
+            return None
+        env["SPARK_REMOTE"] = proxied_remote(remote, proxy.port)
+        return proxy
+
+    def _finish_proxy(
+        self, proxy: ConnectProxy, run: dict[str, Any], spec: dict[str, Any], task: dict[str, Any]
+    ) -> None:
+        try:
+            proxy.stop()
+            assert self.lineage is not None
+            self.lineage.task_finished(run, {**task, "task_key": spec["task_key"]}, proxy.recorder.result())
+        except Exception:
+            log.exception("lineage of task %s of run %s failed", spec["task_key"], run["run_id"])
+
+    def _run_process(
+        self,
+        run: dict[str, Any],
+        spec: dict[str, Any],
+        task: dict[str, Any],
+        command: list[str],
+        cwd: str,
+        env: dict[str, str],
+        log_path: Path,
+        deadline: float | None,
+    ) -> tuple[str, str]:
         with open(log_path, "wb") as log_file:
             process = subprocess.Popen(
                 command,

@@ -26,7 +26,8 @@ from emulators.workspace.errors import ApiError, not_implemented
 from emulators.workspace.faults import Faults
 from emulators.workspace.governance import Governance
 from emulators.workspace.jobs import Jobs
-from emulators.workspace.lineage import Lineage, answer_system_table
+from emulators.workspace.lineage import JobLineage, Lineage, answer_system_table
+from emulators.workspace.openlineage import OpenLineageEmitter
 from emulators.workspace.routes import BLUEPRINTS
 from emulators.workspace.runner import RunExecutor
 from emulators.workspace.secrets import Secrets, load_key
@@ -58,6 +59,9 @@ class WorkspaceConfig:
     credential_ttl_seconds: int = 3600
     #: account group → member principals (``is_account_group_member`` in column masks)
     groups: dict[str, list[str]] = field(default_factory=dict)
+    #: OpenLineage transport of openlineage-python ({"type": "http", "url": …} or {"type": "file",
+    #: "log_file_path": …}); None: no OpenLineage events
+    openlineage: dict[str, Any] | None = None
 
 
 def storage_options(connection_string: str) -> dict[str, str]:
@@ -100,8 +104,19 @@ class Workspace:
         self.catalog = UnityCatalog(self.store, config.managed_root, reader)
         self.credentials = CredentialVendor(config.storage_connection_string, config.credential_ttl_seconds)
         self.jobs = Jobs(self.store, config.host_url)
-        self.executor = RunExecutor(self.jobs, config.data_dir / "run-logs", config.task_env, self.notify)
         self.lineage = Lineage(self.store, self._table_type)
+        self.openlineage = OpenLineageEmitter.from_config(config.openlineage, config.host_url)
+        self.lineage.on_statement = self.openlineage.statement if self.openlineage else None
+        job_lineage = JobLineage(
+            self.lineage,
+            self._column_names,
+            lambda: self._statement_defaults({}),
+            lambda: [body for _, body in self.store.scan("table")],
+            self.openlineage,
+        )
+        self.executor = RunExecutor(
+            self.jobs, config.data_dir / "run-logs", config.task_env, self.notify, lineage=job_lineage
+        )
         self.governance = Governance(self.store, self.catalog, config.groups)
         self.catalog.column_masks = self.governance.column_masks
         self.statements = Statements(
@@ -160,6 +175,8 @@ class Workspace:
 
     def close(self) -> None:
         self.executor.stop()
+        if self.openlineage is not None:
+            self.openlineage.close()
         self.statements.close()
         self.store.close()
 

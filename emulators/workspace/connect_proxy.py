@@ -1,0 +1,533 @@
+"""A per-task Spark Connect proxy that sees the plans a job sends, so job runs get lineage for free.
+
+Why: on Databricks a job's lineage is captured by the platform, with no code in the job. Locally every task is
+a process whose only way to the engine is Spark Connect (``SPARK_REMOTE``); a proxy on that path sees every
+plan the job executes, whatever library or helper built it. The runner starts one proxy per task run (so the
+lineage belongs to exactly one job, run and task) and stops it when the task ends.
+
+Forwarding is byte for byte: every method of ``SparkConnectService`` (and any unknown one, as unary) is
+relayed with generic handlers (no serialisers), metadata, deadlines, trailing metadata and error details
+included, so streams (ExecutePlan, ReattachExecute) and client streams (AddArtifacts) arrive intact. Only
+``ExecutePlanRequest`` is parsed — the proto classes of ``pyspark.sql.connect.proto`` — and only to read:
+
+* reads: ``Read.named_table`` (``spark.table``/``spark.read.table``), ``Read.data_source`` paths and SQL text
+  (``spark.sql`` queries, parsed with sqlglot) anywhere in a plan, including expressions' subqueries;
+* writes: ``WriteOperation`` (``save(path)``, ``saveAsTable``, ``insertInto``), ``WriteOperationV2``
+  (``writeTo``), ``MergeIntoTableCommand`` (``mergeInto``) and SQL commands (CTAS, INSERT … SELECT, MERGE,
+  UPDATE … FROM through :func:`emulators.workspace.lineage.extract`, which also gives column lineage);
+* the session's temporary views (``createOrReplaceTempView``) and paths written earlier in the task stand for
+  the tables they were computed from, and ``CREATE TABLE … LOCATION`` (or the catalog) names a written path.
+
+An operation counts once its ExecutePlan stream ended without error (a failed write made no lineage); it is
+recorded before the stream's last message is passed on, so the job's next request always sees it.
+
+LIMITATIONS: one session per task is assumed for temporary views (names are not keyed by session id);
+``USE CATALOG``/``USE SCHEMA`` are not followed (unqualified names get the engine's defaults); file paths
+that are no table (raw CSV files) are left out; an operation whose ExecutePlan stream is cut and then
+finished through ReattachExecute counts when the first stream ends; TLS (``use_ssl=true``) is not proxied.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from emulators.workspace.lineage import Extracted, extract
+
+log = logging.getLogger("workspace.connect_proxy")
+
+_SERVICE = "spark.connect.SparkConnectService"
+_EXECUTE_PLAN = f"/{_SERVICE}/ExecutePlan"
+#: stands for "the session's current catalog/schema" while sqlglot resolves a statement's names
+_SESSION = "__session__"
+_UNLIMITED = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
+_HOP_BY_HOP = ("user-agent", "te", "content-type")
+
+
+def _method_kinds() -> dict[str, tuple[bool, bool]]:
+    """``/service/Method`` → (client streaming, server streaming), from the proto's own descriptor."""
+    from pyspark.sql.connect.proto import base_pb2
+
+    service = base_pb2.DESCRIPTOR.services_by_name["SparkConnectService"]
+    return {f"/{_SERVICE}/{m.name}": (m.client_streaming, m.server_streaming) for m in service.methods}
+
+
+# what a plan reads and writes -----------------------------------------------------------------------
+@dataclass
+class _Sources:
+    """What a relation is computed from: catalog tables and file paths (a path may turn out a table)."""
+
+    tables: set[str] = field(default_factory=set)
+    paths: set[str] = field(default_factory=set)
+
+    def add(self, other: _Sources) -> None:
+        self.tables |= other.tables
+        self.paths |= other.paths
+
+
+@dataclass
+class TaskLineage:
+    """What one task run read and wrote, resolved to catalog tables (lower-case ``catalog.schema.table``)."""
+
+    reads: set[str] = field(default_factory=set)
+    writes: list[Extracted] = field(default_factory=list)
+
+    @property
+    def outputs(self) -> set[str]:
+        return {w.target for w in self.writes}
+
+
+def normalize_path(path: str) -> str:
+    return path.strip().rstrip("/")
+
+
+class PlanRecorder:
+    """Turns the ExecutePlanRequests of one Spark session into table lineage (no gRPC here: testable alone).
+
+    ``columns_of(full_name)`` gives a catalog table's column names (sqlglot resolves ``*`` with them);
+    ``defaults()`` the engine's current catalog and schema, asked once, only if a name is not fully
+    qualified; ``table_at(path)`` the catalog table whose storage location is ``path``, if any.
+    """
+
+    def __init__(
+        self,
+        columns_of: Callable[[str], list[str] | None] = lambda name: None,
+        defaults: Callable[[], tuple[str | None, str | None]] = lambda: (None, None),
+        table_at: Callable[[str], str | None] = lambda path: None,
+    ) -> None:
+        self._columns_of = columns_of
+        self._defaults_source = defaults
+        self._defaults: tuple[str | None, str | None] | None = None
+        self._table_at = table_at
+        self._lock = threading.Lock()
+        self._views: dict[str, _Sources] = {}
+        self._path_sources: dict[str, _Sources] = {}
+        self._locations: dict[str, str] = {}
+        self._reads: set[str] = set()
+        self._read_paths: set[str] = set()
+        #: (target table or None, target path or None, sources, column lineage)
+        self._writes: list[tuple[str | None, str | None, _Sources, dict[str, set[tuple[str, str]]]]] = []
+
+    # entry points ---------------------------------------------------------------------------------
+    def inspect(self, request_bytes: bytes) -> Callable[[], None] | None:
+        """Parse one ExecutePlanRequest; returns what to record once it succeeded (None: nothing to)."""
+        from pyspark.sql.connect.proto import base_pb2
+
+        try:
+            request = base_pb2.ExecutePlanRequest.FromString(request_bytes)
+        except Exception:  # not ours to judge: the engine answers it
+            return None
+        plan = request.plan
+        if plan.HasField("root"):
+            return lambda: self._commit_query(plan.root)
+        if plan.HasField("command"):
+            return lambda: self._commit_command(plan.command)
+        return None
+
+    def result(self) -> TaskLineage:
+        """The task's lineage: written paths named as tables (``CREATE TABLE … LOCATION`` or the catalog)."""
+        with self._lock:
+            writes = list(self._writes)
+            reads = set(self._reads)
+            read_paths = set(self._read_paths)
+        answer = TaskLineage(reads=reads | {t for p in read_paths if (t := self._path_table(p))})
+        merged: dict[str, Extracted] = {}
+        for table, path, sources, columns in writes:
+            target = table or (self._path_table(path) if path else None)
+            if not target:
+                continue
+            tables = sources.tables | {t for p in sources.paths if (t := self._path_table(p))}
+            entry = merged.setdefault(target, Extracted(target))
+            entry.sources |= tables - {target}
+            for column, found in columns.items():
+                entry.columns.setdefault(column, set()).update(s for s in found if s[0] != target)
+        answer.writes = [e for e in merged.values() if e.sources or e.columns]
+        return answer
+
+    # commands and queries -------------------------------------------------------------------------
+    def _commit_query(self, relation: Any) -> None:
+        sources = self._relation_sources(relation)
+        with self._lock:
+            self._reads |= sources.tables
+            self._read_paths |= sources.paths
+
+    def _commit_command(self, command: Any) -> None:
+        kind = command.WhichOneof("command_type")
+        if kind == "write_operation":
+            op = command.write_operation
+            sources = self._relation_sources(op.input)
+            table = self._table(op.table.table_name) if op.HasField("table") else None
+            path = op.path or op.options.get("path") or None
+            self._add_write(table, normalize_path(path) if path and not table else None, sources)
+        elif kind == "write_operation_v2":
+            op = command.write_operation_v2
+            self._add_write(self._table(op.table_name), None, self._relation_sources(op.input))
+        elif kind == "merge_into_table_command":
+            op = command.merge_into_table_command
+            self._add_write(
+                self._table(op.target_table_name), None, self._relation_sources(op.source_table_plan)
+            )
+        elif kind == "create_dataframe_view":
+            op = command.create_dataframe_view
+            sources = self._relation_sources(op.input)
+            with self._lock:
+                self._views[op.name.lower()] = sources
+        elif kind == "sql_command":
+            op = command.sql_command
+            text = op.input.sql.query if op.HasField("input") and op.input.HasField("sql") else op.sql
+            if text:
+                self._commit_sql(text)
+
+    def _add_write(
+        self,
+        table: str | None,
+        path: str | None,
+        sources: _Sources,
+        columns: dict[str, set[tuple[str, str]]] | None = None,
+    ) -> None:
+        with self._lock:
+            self._reads |= sources.tables
+            self._read_paths |= sources.paths
+            self._writes.append((table, path, sources, columns or {}))
+            if path:
+                self._path_sources[path] = sources
+
+    def _commit_sql(self, sql: str) -> None:
+        import sqlglot
+        from sqlglot import exp
+
+        try:
+            trees = [t for t in sqlglot.parse(sql, dialect="databricks") if t is not None]
+        except sqlglot.errors.SqlglotError:
+            return
+        if len(trees) != 1:
+            return
+        tree = trees[0]
+        if isinstance(tree, exp.Create):
+            location = tree.find(exp.LocationProperty)
+            if location is not None and str(tree.args.get("kind") or "").upper() == "TABLE":
+                name = self._qualified(tree.this.this if isinstance(tree.this, exp.Schema) else tree.this)
+                if name:
+                    with self._lock:
+                        self._locations[normalize_path(location.this.name)] = name
+            temporary = tree.find(exp.TemporaryProperty) is not None
+            if temporary and isinstance(tree.expression, exp.Query):
+                view = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+                sources = self._sql_sources(tree.expression)
+                with self._lock:
+                    self._views[view.name.lower()] = sources
+                return
+        if isinstance(tree, exp.Query):
+            sources = self._sql_sources(tree)
+            with self._lock:
+                self._reads |= sources.tables
+            return
+        extracted = extract(sql, _SESSION, _SESSION, self._sql_columns_of)
+        if extracted is None:
+            return
+        target = self._resolve_name(extracted.target)
+        if not target or isinstance(target, _Sources):
+            return
+        sources = _Sources()
+        for name in extracted.sources:
+            resolved = self._resolve_name(name)
+            if isinstance(resolved, _Sources):
+                sources.add(resolved)
+            elif resolved:
+                sources.tables.add(resolved)
+        columns: dict[str, set[tuple[str, str]]] = {}
+        for column, found in extracted.columns.items():
+            tables = {(r, c) for t, c in found if isinstance(r := self._resolve_name(t), str) and r}
+            if tables:
+                columns[column] = tables
+        self._add_write(target, None, sources, columns)
+
+    # names ------------------------------------------------------------------------------------------
+    def _engine_defaults(self) -> tuple[str | None, str | None]:
+        if self._defaults is None:
+            try:
+                self._defaults = self._defaults_source()
+            except Exception as exc:  # no engine answer: unqualified names stay unresolved
+                log.info("engine defaults unavailable: %s", exc)
+                self._defaults = (None, None)
+        return self._defaults
+
+    def _table(self, identifier: str) -> str | None:
+        """``catalog.schema.table`` of a table identifier as a job writes it (1 to 3 parts, backticks)."""
+        from sqlglot import exp
+
+        try:
+            table = exp.to_table(identifier, dialect="databricks")
+        except Exception:
+            return None
+        return self._qualified(table)
+
+    def _qualified(self, table: Any) -> str | None:
+        parts = [p for p in (table.catalog, table.db, table.name) if p]
+        if len(parts) < 3:
+            catalog, schema = self._engine_defaults()
+            parts = ([catalog, schema] if len(parts) == 1 else [catalog])[: 3 - len(parts)] + parts
+        if len(parts) != 3 or not all(parts):
+            return None
+        return ".".join(parts).lower()
+
+    def _resolve_name(self, name: str) -> str | _Sources | None:
+        """A name sqlglot qualified with the session placeholders: a temp view's sources, or a table."""
+        catalog, schema, table = name.split(".")
+        if catalog == _SESSION and schema == _SESSION:
+            with self._lock:
+                view = self._views.get(table)
+            if view is not None:
+                return view
+        defaults = self._engine_defaults()
+        catalog = defaults[0] if catalog == _SESSION else catalog
+        schema = defaults[1] if schema == _SESSION else schema
+        return f"{catalog}.{schema}.{table}".lower() if catalog and schema else None
+
+    def _sql_columns_of(self, name: str) -> list[str] | None:
+        resolved = self._resolve_name(name)
+        return self._columns_of(resolved) if isinstance(resolved, str) else None
+
+    def _path_table(self, path: str) -> str | None:
+        with self._lock:
+            known = self._locations.get(path)
+        if known:
+            return known
+        try:
+            return self._table_at(path)
+        except Exception as exc:
+            log.info("no table for path %s: %s", path, exc)
+            return None
+
+    # relations -------------------------------------------------------------------------------------
+    def _relation_sources(self, message: Any) -> _Sources:
+        """Tables and paths anywhere under a relation (any relation or expression type, by reflection)."""
+        found = _Sources()
+        stack = [message]
+        while stack:
+            node = stack.pop()
+            name = node.DESCRIPTOR.full_name
+            if name == "spark.connect.Read":
+                self._read_sources(node, found)
+                continue
+            if name == "spark.connect.SQL":
+                found.add(self._sql_text_sources(node.query))
+                continue
+            for descriptor, value in node.ListFields():
+                if descriptor.type != descriptor.TYPE_MESSAGE:
+                    continue
+                if hasattr(value, "DESCRIPTOR"):
+                    stack.append(value)
+                elif hasattr(value, "values"):  # a map field
+                    stack.extend(v for v in value.values() if hasattr(v, "DESCRIPTOR"))
+                else:  # a repeated field
+                    stack.extend(value)
+        return found
+
+    def _read_sources(self, read: Any, found: _Sources) -> None:
+        if read.HasField("named_table"):
+            identifier = read.named_table.unparsed_identifier
+            with self._lock:
+                view = self._views.get(identifier.lower())
+            if view is not None:
+                found.add(view)
+            elif table := self._table(identifier):
+                found.tables.add(table)
+        elif read.HasField("data_source"):
+            source = read.data_source
+            paths = list(source.paths) + ([source.options["path"]] if "path" in source.options else [])
+            if "table" in source.options and (table := self._table(source.options["table"])):
+                found.tables.add(table)
+            for path in map(normalize_path, paths):
+                with self._lock:
+                    earlier = self._path_sources.get(path)
+                if earlier is not None:
+                    found.add(earlier)
+                else:
+                    found.paths.add(path)
+
+    def _sql_text_sources(self, sql: str) -> _Sources:
+        import sqlglot
+
+        try:
+            trees = [t for t in sqlglot.parse(sql, dialect="databricks") if t is not None]
+        except sqlglot.errors.SqlglotError:
+            return _Sources()
+        found = _Sources()
+        for tree in trees:
+            found.add(self._sql_sources(tree))
+        return found
+
+    def _sql_sources(self, tree: Any) -> _Sources:
+        from sqlglot import exp
+
+        ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+        found = _Sources()
+        for table in tree.find_all(exp.Table):
+            if not table.name or (not table.db and table.name.lower() in ctes):
+                continue
+            if not table.db:
+                with self._lock:
+                    view = self._views.get(table.name.lower())
+                if view is not None:
+                    found.add(view)
+                    continue
+            if name := self._qualified(table):
+                found.tables.add(name)
+        return found
+
+
+# the proxy ------------------------------------------------------------------------------------------
+def _forwarded_metadata(context: grpc.ServicerContext) -> list[tuple[str, Any]]:
+    return [
+        (key, value)
+        for key, value in context.invocation_metadata()
+        if not key.startswith((":", "grpc-")) and key not in _HOP_BY_HOP
+    ]
+
+
+def _timeout(context: grpc.ServicerContext) -> float | None:
+    remaining = context.time_remaining()
+    return remaining if remaining is not None and remaining < 1e8 else None
+
+
+def _relay_error(error: grpc.RpcError, context: grpc.ServicerContext) -> None:
+    """Give the client the engine's error as it was: code, details and trailing metadata (error details)."""
+    trailing = error.trailing_metadata() if hasattr(error, "trailing_metadata") else None
+    if trailing:
+        context.set_trailing_metadata(tuple(trailing))
+    code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
+    context.abort(code, error.details() if hasattr(error, "details") else str(error))
+
+
+class _Forwarder(grpc.GenericRpcHandler):
+    """Relays every method to the engine's channel without (de)serialising messages."""
+
+    def __init__(self, channel: grpc.Channel, recorder: PlanRecorder) -> None:
+        self.channel = channel
+        self.recorder = recorder
+        self.kinds = _method_kinds()
+        self._handlers: dict[str, grpc.RpcMethodHandler] = {}
+        self._lock = threading.Lock()
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        method = handler_call_details.method
+        with self._lock:
+            handler = self._handlers.get(method)
+            if handler is None:
+                handler = self._handlers[method] = self._make(method)
+        return handler
+
+    def _make(self, method: str) -> grpc.RpcMethodHandler:
+        client_streaming, server_streaming = self.kinds.get(method, (False, False))
+        if client_streaming and server_streaming:
+            call = self.channel.stream_stream(method)
+            return grpc.stream_stream_rpc_method_handler(
+                lambda requests, ctx: self._stream(call, requests, ctx)
+            )
+        if client_streaming:
+            call = self.channel.stream_unary(method)
+            return grpc.stream_unary_rpc_method_handler(
+                lambda requests, ctx: self._unary(call, requests, ctx)
+            )
+        if server_streaming:
+            call = self.channel.unary_stream(method)
+            inspect = method == _EXECUTE_PLAN
+            return grpc.unary_stream_rpc_method_handler(
+                lambda request, ctx: self._stream(call, request, ctx, inspect)
+            )
+        call = self.channel.unary_unary(method)
+        return grpc.unary_unary_rpc_method_handler(lambda request, ctx: self._unary(call, request, ctx))
+
+    def _unary(self, multicallable: Any, request: Any, context: grpc.ServicerContext) -> bytes:
+        try:
+            response, call = multicallable.with_call(
+                request, metadata=_forwarded_metadata(context), timeout=_timeout(context)
+            )
+        except grpc.RpcError as error:
+            _relay_error(error, context)
+            raise  # not reached: abort raises
+        context.send_initial_metadata(tuple(call.initial_metadata() or ()))
+        context.set_trailing_metadata(tuple(call.trailing_metadata() or ()))
+        return response
+
+    def _stream(
+        self, multicallable: Any, request: Any, context: grpc.ServicerContext, inspect: bool = False
+    ) -> Iterator[bytes]:
+        commit = self.recorder.inspect(request) if inspect else None
+        call = multicallable(request, metadata=_forwarded_metadata(context), timeout=_timeout(context))
+        context.add_callback(call.cancel)
+        try:
+            context.send_initial_metadata(tuple(call.initial_metadata() or ()))
+            held: bytes | None = None
+            for message in call:  # one message held back: the lineage is recorded before the last one
+                if held is not None:
+                    yield held
+                held = message
+            if commit is not None:
+                try:
+                    commit()
+                except Exception:  # lineage is a side effect: never the job's failure
+                    log.exception("lineage capture failed for a plan")
+            if held is not None:
+                yield held
+            context.set_trailing_metadata(tuple(call.trailing_metadata() or ()))
+        except grpc.RpcError as error:
+            if context.is_active():
+                _relay_error(error, context)
+
+
+class ConnectProxy:
+    """A Spark Connect server on a free local port that relays to ``upstream`` (``host:port``)."""
+
+    def __init__(self, upstream: str, recorder: PlanRecorder | None = None, workers: int = 16) -> None:
+        self.upstream = upstream
+        self.recorder = recorder or PlanRecorder()
+        self._channel = grpc.insecure_channel(upstream, options=_UNLIMITED)
+        self._server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="connect-proxy"),
+            handlers=[_Forwarder(self._channel, self.recorder)],
+            options=_UNLIMITED,
+        )
+        self.port = 0
+
+    def start(self) -> ConnectProxy:
+        self.port = self._server.add_insecure_port("127.0.0.1:0")
+        self._server.start()
+        return self
+
+    def stop(self, grace: float = 1.0) -> None:
+        self._server.stop(grace).wait(grace + 5)
+        self._channel.close()
+
+    def __enter__(self) -> ConnectProxy:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def split_remote(remote: str) -> tuple[str, str] | None:
+    """``sc://host:port/;params`` → (``host:port``, ``;params`` part); None when it cannot be proxied."""
+    if not remote.startswith("sc://"):
+        return None
+    rest = remote[len("sc://") :]
+    address, _, params = rest.partition("/")
+    if "use_ssl=true" in params.lower():
+        return None
+    if ":" not in address:
+        address += ":15002"
+    return address, params
+
+
+def proxied_remote(remote: str, port: int) -> str:
+    """The ``SPARK_REMOTE`` that reaches the proxy on ``port`` with the original connection parameters."""
+    parts = split_remote(remote)
+    params = parts[1] if parts else ""
+    return f"sc://127.0.0.1:{port}" + (f"/{params}" if params else "")
