@@ -8,6 +8,7 @@
     climatelake ingest                           # run the ingest job and wait
     climatelake sql run sql/lineage_demo.sql     # statement by statement through the SQL statements API
     climatelake events subscribe --name NAME --endpoint URL [--types T …]   # | unsubscribe | list
+    climatelake pii rotate [--new-key]           # re-encrypt silver.employees to the current key version
 
 Configuration is the environment (README, "Configuration"). Errors are one line on stderr, exit code 2.
 """
@@ -65,6 +66,14 @@ def _parser() -> argparse.ArgumentParser:
     sql_run = sql.add_parser("run", help="run a .sql file statement by statement (${catalog} substituted)")
     sql_run.add_argument("file", type=Path)
     sql_run.add_argument("--warehouse-id", help="default: CLIMATELAKE_SQL_WAREHOUSE_ID")
+
+    pii_ = sub.add_parser("pii", help="PII keys").add_subparsers(dest="action", required=True)
+    rotate = pii_.add_parser(
+        "rotate", help="re-encrypt the employee table to the current key version (one commit; idempotent)"
+    )
+    rotate.add_argument(
+        "--new-key", action="store_true", help="first store a new key version, make it current"
+    )
 
     events = sub.add_parser("events", help="Event Grid subscriptions to climatelake's events (through ARM)")
     actions = events.add_subparsers(dest="action", required=True)
@@ -140,6 +149,9 @@ def run(args: argparse.Namespace) -> None:
     from databricks.sdk import WorkspaceClient
 
     w = WorkspaceClient()
+    if args.command == "pii":
+        _rotate(w, args)
+        return
     if args.command == "sql":
         from climatelake.sql_runner import run_sql_file
 
@@ -164,6 +176,25 @@ def run(args: argparse.Namespace) -> None:
 
         run = run_job(w, settings.ingest_job_name)
         print(f"run {run.run_id}: {run.state.result_state.value}")
+
+
+def _rotate(w, args: argparse.Namespace) -> None:
+    """``pii rotate``: optionally a new key version (in the configured key store), then the rotation job.
+    Keys are never printed: only version numbers and secret names."""
+    from climatelake import pii
+    from climatelake.bootstrap import run_job
+
+    provider = pii.provider_from_env(workspace=w)
+    if args.new_key:
+        if not isinstance(provider, pii.NamedSecretKeys):
+            raise ValueError("--new-key needs a secret store (workspace or keyvault), not a key file")
+        version = provider.add_version()
+        print(f"new key version {version} ({pii.key_secret_name(version)}) is current")
+    run = run_job(w, "climatelake_employees_rotate")
+    print(
+        f"run {run.run_id}: {run.state.result_state.value}; "
+        f"rows now use key version {provider.current_version()}"
+    )
 
 
 def _events(args: argparse.Namespace) -> None:

@@ -31,6 +31,7 @@ from climatelake.settings import AZURITE_ACCOUNT, AZURITE_KEY, azurite_connectio
 
 ROOT = Path(__file__).resolve().parent.parent
 JOB_EVENTS_DESTINATION = "climatelake-job-events"
+PII_READER = "pii-reader@climatelake.dev"
 STARTABLE = ("azurite", "sail", "workspace", "eventgrid", "functions", "gateway")
 PARTS = ("blob", "queue", "table", "workspace", "sail", "eventgrid", "functions", "gateway")
 DEFAULT_PORTS = {
@@ -120,6 +121,8 @@ class Stack:
         for part in PARTS:
             self.ports.setdefault(part, free_port())
         self.workspace_token = "dapi-local-" + secrets.token_hex(16)
+        #: a second principal, member of the account group pii_readers (column masks reveal PII to it)
+        self.pii_reader_token = "dapi-pii-reader-" + secrets.token_hex(16)
         self.topic_key = secrets.token_urlsafe(24)
         self.function_key = secrets.token_urlsafe(24)
         self.functions_master_key = secrets.token_urlsafe(24)  # admin-level functions; kept across restarts
@@ -283,7 +286,12 @@ class Stack:
     def _start_workspace(self) -> None:
         config = {
             "data_dir": str(self.state_dir / "workspace"),
-            "tokens": {self.workspace_token: "local-user@climatelake.dev"},
+            "tokens": {
+                self.workspace_token: "local-user@climatelake.dev",
+                self.pii_reader_token: PII_READER,
+            },
+            # account groups for is_account_group_member() in column masks (sql/pii_masks.sql)
+            "groups": {"pii_readers": [PII_READER]},
             "managed_root": f"abfss://lake@{AZURITE_ACCOUNT}.dfs.core.windows.net/unity",
             "storage_connection_string": self.connection_string,
             # What a Databricks cluster gives a task: its Spark session and workspace authentication.
@@ -478,14 +486,17 @@ class Stack:
 
         return Settings.from_env(self.env)
 
-    def workspace_client(self):
-        """databricks-sdk pointed at this stack's workspace; retries bounded to 30 s (the SDK's default
-        300 s would hide a stand-in that died behind a five-minute hang)."""
+    def workspace_client(self, token: str | None = None):
+        """databricks-sdk pointed at this stack's workspace (as ``token``'s principal, default the local
+        user); retries bounded to 30 s (the SDK's default 300 s would hide a stand-in that died behind a
+        five-minute hang)."""
         from databricks.sdk import WorkspaceClient
         from databricks.sdk.config import Config
 
         return WorkspaceClient(
-            config=Config(host=self.url("workspace"), token=self.workspace_token, retry_timeout_seconds=30)
+            config=Config(
+                host=self.url("workspace"), token=token or self.workspace_token, retry_timeout_seconds=30
+            )
         )
 
     def bootstrap(self, cities: list[int], start: dt.date, end: dt.date) -> dict[str, Any]:

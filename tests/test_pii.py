@@ -85,6 +85,62 @@ def test_workspace_secret_scope_provider(tmp_path: Path):
         w.secrets.put_secret("climatelake", "pii-key", string_value=pii.encode_key(key))
         w.secrets.put_secret("climatelake", "pii-token-key", string_value=pii.encode_key(token_key))
         keys = pii.WorkspaceSecretsKeys(w).keys()
-        assert keys == pii.PiiKeys(key, token_key, "1")
+        assert keys == pii.PiiKeys(key, token_key, "1")  # a scope from before versioned names
+
+        provider = pii.WorkspaceSecretsKeys(w)
+        assert provider.add_version() == "2"
+        names = {s.key for s in w.secrets.list_secrets("climatelake")}
+        assert {"pii-key-v2", "pii-key-current"} <= names
+        assert provider.current_version() == "2" and provider.keys().version == "2"
+        assert provider.keys().encryption not in (key, token_key)
+        assert provider.keys("1").encryption == key and provider.keys().search == token_key
+        w.secrets.put_secret("climatelake", "pii-key-v3", string_value=pii.encode_key(pii.new_key()))
+        assert provider.add_version() == "4"  # never overwrites an existing version
+        with pytest.raises(LookupError, match="version 9"):
+            provider.keys("9")
+        with pytest.raises(LookupError):
+            provider.set_current("9")
+        assert provider.current_version() == "4"
     finally:
         workspace.stop()
+
+
+def test_batch_helpers_masks_and_recovery():
+    key = pii.new_key()
+    values = [f"user{i}@example.com" for i in range(50)] + [None]
+    encrypted = pii.encrypt_many(values, key)
+    ivs = {base64.b64decode(v)[: pii.IV_BYTES] for v in encrypted if v}
+    assert len(ivs) == 50  # one fresh IV per value, even from one urandom call
+    assert pii.decrypt_many(encrypted, key) == values
+    with pytest.raises(pii.DecryptionError):
+        pii.decrypt_many(encrypted[:1], pii.new_key())
+    # recover: ciphertexts of this key are opened, anything else is kept as it is
+    mixed = [encrypted[0], "plain@example.com", None, pii.encrypt("other", pii.new_key())]
+    assert pii.recover_many(mixed, key) == [values[0], "plain@example.com", None, mixed[3]]
+    assert pii.mask("email", "jane.doe@example.com") == "j***@example.com"
+    assert pii.mask("phone", "+1-212-555-0142") == "***-***-0142"
+    assert pii.mask("name", "Jane") == "***"
+    assert "encryption" not in repr(pii.PiiKeys(key, key, "3"))
+
+
+def test_key_file_versions(tmp_path: Path):
+    path = tmp_path / "pii.keys"
+    made = pii.KeyFileKeys.create(path)
+    old = pii.new_key()
+    with path.open("a") as handle:
+        handle.write(f"encryption.v0={pii.encode_key(old)}\n")
+    provider = pii.KeyFileKeys(path)
+    assert provider.current_version() == "1" and provider.keys() == made
+    assert provider.keys("0").encryption == old
+    with pytest.raises(LookupError):
+        provider.keys("5")
+
+
+def test_batch_search_tokens_equal_single_ones():
+    key = pii.new_key()
+    values = [" Ada@Example.com ", None, "b@y.io"]
+    assert pii.search_tokens(values, key) == [
+        pii.search_token(values[0], key),
+        None,
+        pii.search_token("b@y.io", key),
+    ]
