@@ -438,3 +438,33 @@ def test_polars_catalog_lists_and_scans_a_delta_table_with_vended_credentials(tm
         assert scanned.equals(frame)
     finally:
         ws.stop()
+
+
+def test_sdk_temporary_credentials_use_the_2_0_paths(workspace: InProcessWorkspace):
+    """databricks-sdk asks for temporary credentials under /api/2.0 (the open spec has them under 2.1)."""
+    from databricks.sdk.service.catalog import PathOperation, TableOperation
+
+    w = workspace.client()
+    c = f"c_{uuid.uuid4().hex[:8]}"
+    w.catalogs.create(name=c)
+    w.schemas.create(name="s", catalog_name=c)
+    table = w.api_client.do(
+        "POST",
+        "/api/2.1/unity-catalog/tables",
+        body={
+            "catalog_name": c,
+            "schema_name": "s",
+            "name": "t",
+            "table_type": "EXTERNAL",
+            "storage_location": f"{LAKE}/t",
+            "columns": [_column("id", "LONG", "bigint", 0)],
+        },
+    )
+    vended = w.temporary_table_credentials.generate_temporary_table_credentials(
+        table_id=table["table_id"], operation=TableOperation.READ
+    )
+    assert vended.azure_user_delegation_sas.sas_token and vended.url == f"{LAKE}/t"
+    path = w.temporary_path_credentials.generate_temporary_path_credentials(
+        url=f"{LAKE}/raw", operation=PathOperation.PATH_READ_WRITE
+    )
+    assert "sp=" in path.azure_user_delegation_sas.sas_token

@@ -200,23 +200,13 @@ def table_key_version(spark: SparkSession, full_name: str) -> str | None:
 
 
 def raw_sas(w: WorkspaceClient, raw_root: str) -> str:
-    """A short-lived SAS for the raw folder from Unity Catalog's temporary path credentials.
-
-    databricks-sdk calls ``/api/2.0/unity-catalog/temporary-path-credentials``; the local workspace serves
-    the endpoint under ``/api/2.1`` only (a known gap of the stand-in), hence the fallback, which never
-    triggers on Databricks."""
-    from databricks.sdk.errors import NotImplemented as NotServed
+    """A short-lived SAS for the raw folder from Unity Catalog's temporary path credentials."""
     from databricks.sdk.service.catalog import PathOperation
 
-    try:
-        answer = w.temporary_path_credentials.generate_temporary_path_credentials(
-            url=raw_root, operation=PathOperation.PATH_READ_WRITE
-        )
-        return answer.azure_user_delegation_sas.sas_token
-    except NotServed:
-        body = {"url": raw_root, "operation": "PATH_READ_WRITE"}
-        answer = w.api_client.do("POST", "/api/2.1/unity-catalog/temporary-path-credentials", body=body)
-        return answer["azure_user_delegation_sas"]["sas_token"]
+    answer = w.temporary_path_credentials.generate_temporary_path_credentials(
+        url=raw_root, operation=PathOperation.PATH_READ_WRITE
+    )
+    return answer.azure_user_delegation_sas.sas_token
 
 
 def delete_ingested(w: WorkspaceClient, raw_root: str, blob_endpoint: str, ledger: list[Row]) -> int:

@@ -9,8 +9,8 @@ from emulators.workspace.routes.lineage import lineage_api
 from emulators.workspace.routes.local import local_api
 from emulators.workspace.routes.secrets import secrets_api
 from emulators.workspace.routes.sql import sql_api
-from emulators.workspace.routes.unity_catalog import uc
+from emulators.workspace.routes.unity_catalog import uc, uc_credentials_v20
 
-BLUEPRINTS = (uc, jobs_api, sql_api, secrets_api, lineage_api, local_api)
+BLUEPRINTS = (uc, uc_credentials_v20, jobs_api, sql_api, secrets_api, lineage_api, local_api)
 
 __all__ = ["BLUEPRINTS"]

@@ -9,6 +9,8 @@ from emulators.workspace.errors import invalid
 from emulators.workspace.routes.common import arg, body, flag, page, workspace
 
 uc = Blueprint("unity_catalog", __name__, url_prefix="/api/2.1/unity-catalog")
+#: Databricks serves the temporary credentials under 2.0 too, and databricks-sdk calls those paths
+uc_credentials_v20 = Blueprint("unity_catalog_credentials_v20", __name__, url_prefix="/api/2.0/unity-catalog")
 
 
 def _catalog():
@@ -184,6 +186,10 @@ def temporary_path_credentials():
     if not request.get("url"):
         raise invalid("url is required.")
     return jsonify(workspace().credentials.vend(request["url"], request.get("operation") or "PATH_READ"))
+
+
+for _view in (temporary_table_credentials, temporary_volume_credentials, temporary_path_credentials):
+    uc_credentials_v20.add_url_rule("/" + _view.__name__.replace("_", "-"), view_func=_view, methods=["POST"])
 
 
 # catalog-managed Delta commits ------------------------------------------------------------------
