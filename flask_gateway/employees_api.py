@@ -4,7 +4,10 @@ The table holds email, phone and salary encrypted (AES-GCM, see climatelake.pii)
 (first letter and domain of an email, last four digits of a phone), so the gateway decrypts in memory and
 sends only what the caller's role may see: ``j***@example.com``, ``***-***-0142`` and the salary band for
 readers and submitters; the values for ``pii_reader`` and ``admin``. Every call is audited with whether PII
-was revealed — never the values. Keys come from the workspace secret scope through databricks-sdk.
+was revealed — never the values. Keys come from the provider configuration names
+(``climatelake.pii.provider_from_env``: the workspace secret scope through databricks-sdk by default); each
+row is decrypted with the key version it records (``pii_key_version``), so a rotation never breaks a running
+gateway: keys are cached per version, and a new version is fetched on first sight.
 """
 
 from __future__ import annotations
@@ -41,11 +44,15 @@ def _frame() -> pl.DataFrame:
     return frame
 
 
-def _keys() -> pii.PiiKeys:
+def _key(version: str | None) -> bytes:
+    """The encryption key of a row's version (rows written before versions existed: version 1)."""
+    version = str(version or "1")
     cache = current_app.extensions.setdefault("pii_keys", {})
-    if "keys" not in cache:
-        cache["keys"] = pii.WorkspaceSecretsKeys(clients.workspace()).keys()
-    return cache["keys"]
+    if version not in cache:
+        provider = cache.get("provider") or pii.provider_from_env(workspace=clients.workspace())
+        cache["provider"] = provider
+        cache[version] = provider.keys(version).encryption
+    return cache[version]
 
 
 def mask_email(email: str) -> str:
@@ -57,7 +64,8 @@ def mask_phone(phone: str) -> str:
     return "***-***-" + "".join(c for c in phone if c.isdigit())[-4:]
 
 
-def _view(row: dict, reveal: bool, key: bytes) -> dict:
+def _view(row: dict, reveal: bool) -> dict:
+    key = _key(row.get("pii_key_version"))
     email, phone, salary = (pii.decrypt(row[c], key) for c in ("email", "phone", "salary"))
     view = {
         "employee_id": row["employee_id"],
@@ -85,11 +93,11 @@ def list_employees():
     frame = _frame()
     page = frame.filter(pl.col("employee_id") > after).sort("employee_id").head(limit + 1)
     rows, more = page.head(limit).to_dicts(), page.height > limit
-    reveal, key = _reveal(), _keys().encryption
+    reveal = _reveal()
     return Response(
         orjson.dumps(
             {
-                "employees": [_view(r, reveal, key) for r in rows],
+                "employees": [_view(r, reveal) for r in rows],
                 "next_cursor": str(rows[-1]["employee_id"]) if more else None,
             }
         ),
@@ -104,6 +112,6 @@ def get_employee(employee_id: int):
     if found.is_empty():
         raise Problem(404, "Not Found", f"No employee {employee_id}.")
     return Response(
-        orjson.dumps(_view(found.row(0, named=True), _reveal(), _keys().encryption)),
+        orjson.dumps(_view(found.row(0, named=True), _reveal())),
         mimetype="application/json",
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,6 +63,36 @@ def plaintexts(stack: Stack, provider: pii.KeyProvider) -> tuple[dict, set[str]]
     return values, set(table["pii_key_version"].unique())
 
 
+def gateway_view(stack: Stack, monkeypatch: pytest.MonkeyPatch):
+    """A running gateway (in process) and a pii_reader key: what it serves of employee 1, and the Delta
+    version its employees snapshot holds."""
+    from climatelake.keys import ApiKeyStore
+    from flask_gateway import create_app
+
+    for name, value in stack.env.items():
+        monkeypatch.setenv(name, value)
+    key = ApiKeyStore(stack.connection_string).create("pii_reader", "rotation test")[0]
+    app = create_app(stack.settings(), TESTING=True)
+    client = app.test_client()
+
+    def view() -> tuple[dict, int]:
+        answer = client.get("/v1/employees/1", headers={"Authorization": f"Bearer {key}"})
+        assert answer.status_code == 200, answer.get_json()
+        return answer.get_json(), app.extensions["employees_table"]["table"].frame()[1]
+
+    return view
+
+
+def wait_for(check, timeout: float = 30.0) -> bool:
+    """The gateway re-checks the table's version every 2 s: poll until ``check()`` holds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
 def cli_run(stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys, *argv: str) -> str:
     for name, value in stack.env.items():
         monkeypatch.setenv(name, value)
@@ -75,6 +106,9 @@ def test_rotation_reencrypts_in_one_commit_readable_throughout_then_noop(stack, 
     before, versions = plaintexts(stack, provider)
     assert versions == {"1"} and len(before) == 200
     start = table_snapshot(w, settings, TABLE)
+    gateway = gateway_view(stack, monkeypatch)
+    served, _ = gateway()
+    assert (served["email"], served["phone"]) == before[1][:2]
 
     # readers decrypt with each row's version all along: poll the table while the rotation runs
     seen: list[set[str]] = []
@@ -109,6 +143,8 @@ def test_rotation_reencrypts_in_one_commit_readable_throughout_then_noop(stack, 
     assert rotated.version == start.version + 1 and rotated.row_count == 200
     function = w.functions.get("climatelake.silver.pii_mask_email")
     assert "'pii-key-v2'" in function.routine_definition  # masks decrypt with the new version
+    # the gateway that ran before the rotation reads the new snapshot and decrypts the new key version
+    assert wait_for(lambda: gateway() == (served, rotated.version))
 
     out = cli_run(stack, monkeypatch, capsys, "pii", "rotate")  # again: nothing to do, no commit
     assert table_snapshot(w, settings, TABLE).version == rotated.version
