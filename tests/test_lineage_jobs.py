@@ -76,7 +76,7 @@ def test_medallion_lineage_with_job_and_run(runs: Runs) -> None:
     up, down = by_name(silver["upstreams"]), by_name(silver["downstreams"])
     assert set(up) == {f"{C}.bronze.weather_hourly_raw"}
     assert up[f"{C}.bronze.weather_hourly_raw"]["jobInfos"] == ingest
-    assert {f"{C}.gold.weather_daily", f"{C}.gold.city_coverage", RESULT} <= set(down)
+    assert {f"{C}.gold.weather_daily", RESULT} <= set(down)
     assert down[f"{C}.gold.weather_daily"]["jobInfos"] == ingest
     assert down[RESULT]["jobInfos"] == [
         {"workspace_id": 0, "job_id": runs.request_job, "job_run_id": runs.request_run}
@@ -89,7 +89,8 @@ def test_medallion_lineage_with_job_and_run(runs: Runs) -> None:
     }
     gold = table_lineage(runs.w, f"{C}.gold.weather_daily")
     assert set(by_name(gold["upstreams"])) == {f"{C}.silver.weather_hourly"}
-    assert gold["downstreams"] == []
+    assert set(by_name(gold["downstreams"])) == {f"{C}.gold.city_coverage"}  # computed from the daily rows
+    assert by_name(gold["downstreams"])[f"{C}.gold.city_coverage"]["jobInfos"] == ingest
 
 
 def test_system_table_holds_job_rows(runs: Runs) -> None:
@@ -104,7 +105,7 @@ def test_system_table_holds_job_rows(runs: Runs) -> None:
     request = (str(runs.request_job), str(runs.request_run))
     rows = {(r[0], r[1], r[2], r[3], r[4]) for r in answer.result.data_array}
     assert rows == {
-        (f"{C}.silver.weather_hourly", f"{C}.gold.city_coverage", "JOB", *ingest),
+        (f"{C}.gold.weather_daily", f"{C}.gold.city_coverage", "JOB", *ingest),
         (f"{C}.silver.weather_hourly", f"{C}.gold.weather_daily", "JOB", *ingest),
         (f"{C}.silver.weather_hourly", RESULT, "JOB", *request),
         (f"{C}.bronze.weather_hourly_raw", f"{C}.silver.weather_hourly", "JOB", *ingest),

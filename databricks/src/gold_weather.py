@@ -31,12 +31,14 @@ def weather_daily(hourly: DataFrame) -> DataFrame:
     )
 
 
-def city_coverage(hourly: DataFrame) -> DataFrame:
-    per_city = hourly.groupBy("city_id").agg(
+def city_coverage(daily: DataFrame) -> DataFrame:
+    """Per city, from the daily rows (one per city and observed day): 24× fewer rows to read than the
+    hourly table and no distinct count — the same figures."""
+    per_city = daily.groupBy("city_id").agg(
         F.min("date").alias("first_date"),
         F.max("date").alias("last_date"),
-        F.countDistinct("date").alias("days_observed"),
-        F.count("*").alias("hours_observed"),
+        F.count("*").alias("days_observed"),
+        F.sum("hours_observed").cast("long").alias("hours_observed"),
     )
     span = F.datediff("last_date", "first_date") + 1
     return per_city.select(
@@ -60,11 +62,12 @@ def main() -> None:
     spark = spark_session("climatelake-gold-weather")
     ensure_schema(spark, args.catalog, "gold")
     hourly = spark.table(f"{args.catalog}.silver.weather_hourly")
+    daily_name = f"{args.catalog}.gold.weather_daily"
+    write_table(weather_daily(hourly), daily_name, f"{args.lake_root}/gold/weather_daily")
     write_table(
-        weather_daily(hourly), f"{args.catalog}.gold.weather_daily", f"{args.lake_root}/gold/weather_daily"
-    )
-    write_table(
-        city_coverage(hourly), f"{args.catalog}.gold.city_coverage", f"{args.lake_root}/gold/city_coverage"
+        city_coverage(spark.table(daily_name)),
+        f"{args.catalog}.gold.city_coverage",
+        f"{args.lake_root}/gold/city_coverage",
     )
     print("gold: weather_daily and city_coverage rebuilt")
 
