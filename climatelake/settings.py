@@ -59,7 +59,7 @@ class Settings:
     results_container: str = "results"
     requests_table: str = "requests"
     keys_table: str = "apikeys"
-    audit_table: str = "audit"
+    audit_container: str = "audit"  # JSON-lines append blobs, one per process and hour (climatelake.audit)
     weather_job_name: str = "climatelake_weather_request"
     ingest_job_name: str = "climatelake_weather_ingest"
     sql_warehouse_id: str = "local"

@@ -64,7 +64,7 @@ def init_app(app: Flask) -> None:
         int(app.config.get("RATE_LIMIT_PER_MINUTE", 1200)), int(app.config.get("RATE_LIMIT_BURST", 200))
     )
     settings = app.extensions["settings"]
-    app.extensions["audit"] = AuditLog(settings.storage_connection_string, settings.audit_table)
+    app.extensions["audit"] = AuditLog(settings.storage_connection_string, settings.audit_container)
 
     @app.before_request
     def start_clock():
