@@ -31,6 +31,8 @@ from emulators.workspace.openlineage import OpenLineageEmitter
 from emulators.workspace.routes import BLUEPRINTS
 from emulators.workspace.runner import RunExecutor
 from emulators.workspace.secrets import Secrets, load_key
+from emulators.workspace.sharing import PUBLIC_PATHS, build_sharing
+from emulators.workspace.sharing_sql import SharingSql
 from emulators.workspace.statements import Statements
 
 log = logging.getLogger("workspace")
@@ -119,6 +121,10 @@ class Workspace:
         )
         self.governance = Governance(self.store, self.catalog, config.groups)
         self.catalog.column_masks = self.governance.column_masks
+        self.sharing = build_sharing(
+            self.store, self.catalog, self.governance, config.storage_connection_string, config.host_url
+        )
+        self.sharing_sql = SharingSql(self.sharing)
         self.statements = Statements(
             config.sql_engine_remote,
             config.sql_workers,
@@ -127,6 +133,7 @@ class Workspace:
             ),
             answer_locally=lambda record: (
                 self.governance.answer(record, lambda: self._statement_defaults(record))
+                or self.sharing_sql.answer(record, lambda: self._statement_defaults(record))
                 or answer_system_table(record, self.lineage)
             ),
             rewrite=lambda record: self.governance.rewrite(record, lambda: self._statement_defaults(record)),
@@ -212,7 +219,7 @@ def create_app(config: WorkspaceConfig) -> Flask:
     @app.before_request
     def authenticate():
         path = request.path
-        if path == "/.well-known/databricks-config":
+        if path == "/.well-known/databricks-config" or path.startswith(PUBLIC_PATHS):
             return None
         header = request.headers.get("Authorization", "")
         principal = tokens.get(header[7:]) if header.startswith("Bearer ") else None

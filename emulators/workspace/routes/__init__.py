@@ -4,13 +4,25 @@ One module per API family; each exposes a Flask blueprint. Errors are raised as
 :class:`~emulators.workspace.errors.ApiError` and turned into Databricks' error body in ``server.py``.
 """
 
+from emulators.workspace.routes.delta_sharing import delta_sharing_api
 from emulators.workspace.routes.jobs import jobs_api
 from emulators.workspace.routes.lineage import lineage_api
 from emulators.workspace.routes.local import local_api
 from emulators.workspace.routes.secrets import secrets_api
+from emulators.workspace.routes.sharing import sharing_api
 from emulators.workspace.routes.sql import sql_api
 from emulators.workspace.routes.unity_catalog import uc, uc_credentials_v20
 
-BLUEPRINTS = (uc, uc_credentials_v20, jobs_api, sql_api, secrets_api, lineage_api, local_api)
+BLUEPRINTS = (
+    uc,
+    uc_credentials_v20,
+    jobs_api,
+    sql_api,
+    secrets_api,
+    lineage_api,
+    local_api,
+    sharing_api,
+    delta_sharing_api,
+)
 
 __all__ = ["BLUEPRINTS"]
