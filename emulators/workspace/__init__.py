@@ -1,10 +1,12 @@
 """Databricks workspace stand-in: the subset of the Databricks REST API that climatelake and its engines use.
 
-Files: ``catalog.py``, ``jobs.py``, ``statements.py``, ``secrets.py``, ``lineage.py``, ``governance.py``
-(models: state and behaviour, no HTTP), ``credentials.py`` (SAS vending), ``runner.py`` (job runs in worker
-processes), ``faults.py`` (injected 429/503), ``routes/`` (one module per API family), ``errors.py`` (every
-error body made in one place), ``server.py`` (auth, wiring; ``python -m emulators.workspace``), ``testing.py``
-(in-process, for tests).
+Files: ``catalog.py``, ``jobs.py``, ``statements.py``, ``secrets.py``, ``lineage.py``, ``governance.py``,
+``sharing.py`` / ``sharing_sql.py`` / ``sharing_delta.py`` (models: state and behaviour, no HTTP),
+``credentials.py`` (SAS vending), ``runner.py`` (job runs in worker processes), ``connect_proxy.py`` (each
+task's Spark Connect channel, read for job lineage), ``openlineage.py`` (OpenLineage events), ``faults.py``
+(injected 429/503), ``routes/`` (one module per API family), ``errors.py`` (every error body made in one
+place), ``server.py`` (auth, wiring; ``python -m emulators.workspace``), ``testing.py`` (in-process, for
+tests).
 
 Served (see README "What the workspace stand-in serves"):
 - ``GET /.well-known/databricks-config`` (answers 404, as databricks-sdk tolerates).
@@ -27,7 +29,14 @@ Served (see README "What the workspace stand-in serves"):
   with statement id, time and principal. Served as ``GET /api/2.0/lineage-tracking/table-lineage``
   (``upstreams``/``downstreams``, ``tableInfo``, ``queryInfos``/``jobInfos`` with ``include_entity_lineage``)
   and ``…/column-lineage`` (``upstream_cols``/``downstream_cols``), and as ``system.access.table_lineage`` /
-  ``column_lineage`` through SQL statements.
+  ``column_lineage`` through SQL statements. Job runs: each task talks to the engine through its own Spark
+  Connect proxy, whose plans give the tables read and written, recorded with ``jobInfos`` after the task.
+  Optionally (``WorkspaceConfig.openlineage``) OpenLineage run events for runs and statements.
+- Delta Sharing (``sharing*.py``, ``routes/sharing.py``, ``routes/delta_sharing.py``; docs/delta-sharing.md):
+  shares and recipients through SQL statements and ``/api/2.1/unity-catalog/shares|recipients``, activation
+  profiles, and the open protocol under ``/api/2.0/delta-sharing/metastores/<id>/`` (parquet format, SAS
+  file URLs, ``version``/``timestamp``); a table with ``pii``-tagged columns only when each is also tagged
+  ``pii_protection = 'encrypted'``.
 - Governance (``governance.py``), through SQL statements only: ``ALTER TABLE … [ALTER|CHANGE [COLUMN] c]
   SET TAGS ('k' = 'v', …)`` / ``UNSET TAGS ('k', …)``, validated against the catalog (unknown table or
   column → ``TABLE_OR_VIEW_NOT_FOUND`` / ``UNRESOLVED_COLUMN``), served as
@@ -44,10 +53,12 @@ LIMITATIONS:
 - Vended credentials are a service SAS for the whole container (Azurite has no user delegation keys for
   shared-key accounts, nor directory-scoped SAS); the field is still ``azure_user_delegation_sas``.
 - Table update changes ``owner``/``comment`` only; functions cannot be updated; no grants/permissions,
-  models, credentials, external locations, metastore summary, Delta Sharing (501).
-- Lineage: only from SQL statements, not yet from job runs (no ``jobInfos`` are captured; the model accepts
-  them); path-based reads/writes (``delta.`…```) and statements sqlglot cannot parse give none; a column
-  sqlglot cannot trace keeps its table lineage only; one hop per answer, as Databricks; no paging. The
+  models, credentials, external locations, metastore summary (501). Delta Sharing: limits in
+  docs/delta-sharing.md (parquet responses only, tables only, token recipients only).
+- Lineage: from SQL statements and job runs (table level for DataFrame writes; column level for SQL
+  writes); limits of the proxy in ``connect_proxy.py``; path-based SQL reads/writes (``delta.`…```) and
+  statements sqlglot cannot parse give none; a column sqlglot cannot trace keeps its table lineage only;
+  one hop per answer, as Databricks; no paging. The
   ``system.access`` tables accept one query reading only those two tables in the SQL sqlglot's executor runs
   (SELECT, WHERE, GROUP BY, ORDER BY, LIMIT, joins between the two; no parameters); ``entity_type`` is
   ``JOB`` for job lineage, else null with ``statement_id`` set; ``account_id`` and paths are null.
