@@ -8,7 +8,9 @@ In the same run, beside:
 Two load generators, both with keep-alive connections, on this machine (so they share its 2 cores with the
 server: figures are a floor):
 - Python threads with ``requests`` sessions — precise latency (p50/p99) and the req/s a Python caller sees;
-- autocannon (Node, from package.json) — req/s with a client that costs the server's cores little.
+- a native load generator — req/s with a client that costs the server's cores little: wrk (C; the figures
+  in bench/RESULTS.md; ``apt-get install wrk``) when it is on PATH, else autocannon (Node, from
+  package.json), which is slow on binary bodies (gzip answers measure low with it).
 Each runs the weather query with ``Accept-Encoding: gzip`` (what requests, curl --compressed and browsers
 send) and with ``identity``, and the hello world. Targets (issue 5): p50 ≤ 1.5 × (a); requests/s ≥ 60 % of
 (b).
@@ -23,6 +25,8 @@ import datetime as dt
 import json
 import os
 import platform
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -71,6 +75,24 @@ def load(url: str, headers: dict, clients: int, seconds: float) -> tuple[list[fl
 
 
 AUTOCANNON = ROOT / "node_modules" / ".bin" / "autocannon"
+TOOL = "wrk" if shutil.which("wrk") else "autocannon"
+
+
+def native_load(url: str, headers: dict, clients: int, seconds: float) -> float:
+    """Requests per second of wrk (preferred) or autocannon."""
+    if shutil.which("wrk"):
+        return wrk(url, headers, clients, seconds)
+    return autocannon(url, headers, clients, seconds)
+
+
+def wrk(url: str, headers: dict, clients: int, seconds: float) -> float:
+    command = ["wrk", "-t", str(min(clients, 2)), "-c", str(clients), "-d", f"{int(seconds)}s"]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    done = subprocess.run([*command, url], capture_output=True, text=True, check=True, timeout=seconds + 60)
+    if "Non-2xx" in done.stdout or "Socket errors" in done.stdout:
+        raise RuntimeError(f"wrk saw failures:\n{done.stdout}")
+    return float(re.search(r"Requests/sec:\s+([0-9.]+)", done.stdout).group(1))
 
 
 def autocannon(url: str, headers: dict, clients: int, seconds: float) -> float:
@@ -157,7 +179,7 @@ def main() -> None:
             for clients in (1, 8):
                 for name, (url, sent) in cases.items():
                     results[(name, clients)] = load(url, sent, clients, args.seconds)
-                    rates[(name, clients)] = autocannon(url, sent, clients, args.seconds)
+                    rates[(name, clients)] = native_load(url, sent, clients, args.seconds)
         finally:
             if "static" in locals():
                 static[1].terminate()
@@ -179,7 +201,7 @@ def main() -> None:
         hello_rate = rates[("hello", clients)]
         print(
             f"{clients} client(s), (b) hello: python p50 {statistics.median(hello_lat) * 1000:.2f} ms, "
-            f"{hello_rps:.0f} req/s | autocannon {hello_rate:.0f} req/s"
+            f"{hello_rps:.0f} req/s | {TOOL} {hello_rate:.0f} req/s"
         )
         for name in ("weather gzip", "weather plain", "(c) bytes gzip", "(c) bytes plain"):
             lat, rps = results[(name, clients)]
@@ -188,7 +210,7 @@ def main() -> None:
                 f"  {name}: python p50 {statistics.median(lat) * 1000:.2f} ms "
                 f"(p50/(a) {statistics.median(lat) / bare_p50:.2f}), "
                 f"p99 {percentile(lat, 99) * 1000:.1f} ms, "
-                f"{rps:.0f} req/s ({rps / hello_rps:.0%} of (b)) | autocannon {rate:.0f} req/s "
+                f"{rps:.0f} req/s ({rps / hello_rps:.0%} of (b)) | {TOOL} {rate:.0f} req/s "
                 f"({rate / hello_rate:.0%} of (b))"
             )
 

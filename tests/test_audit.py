@@ -1,4 +1,4 @@
-"""The audit log on Azurite: JSON lines in hourly append blobs, written in the background, read back by day."""
+"""The audit log on Azurite: JSON lines in hourly append blobs, written in the background, read by day."""
 
 from __future__ import annotations
 
