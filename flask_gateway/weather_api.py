@@ -12,6 +12,7 @@ ETag, 304, gzip).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 import orjson
 import polars as pl
@@ -67,12 +68,20 @@ def _json(payload: object) -> Response:
     return Response(orjson.dumps(payload), mimetype="application/json")
 
 
-def _query() -> tuple[int, dt.date, dt.date, list[str], str]:
-    query = coerce_query(WEATHER_QUERY, request.args.to_dict())
+def _query() -> tuple[int, dt.date, dt.date, tuple[str, ...], str]:
+    """The validated query. Validation is pure, so its answers are memoised per query string (the same few
+    queries repeat, and JSON Schema validation is a third of a cached answer's server time); errors are
+    not memoised, they raise every time."""
+    max_days = int(current_app.config.get("WEATHER_MAX_DAYS", 366))
+    return _validated(tuple(request.args.to_dict().items()), max_days)
+
+
+@functools.lru_cache(maxsize=4096)
+def _validated(args: tuple[tuple[str, str], ...], max_days: int) -> tuple[int, dt.date, dt.date, tuple, str]:
+    query = coerce_query(WEATHER_QUERY, dict(args))
     start, end = dt.date.fromisoformat(query["start_date"]), dt.date.fromisoformat(query["end_date"])
     if end < start:
         raise Problem(400, "Bad Request", "end_date is before start_date.", invalid_fields=["end_date"])
-    max_days = int(current_app.config.get("WEATHER_MAX_DAYS", 366))
     if (end - start).days + 1 > max_days:
         raise Problem(
             400,
@@ -89,7 +98,7 @@ def _query() -> tuple[int, dt.date, dt.date, list[str], str]:
             f"Unknown metrics: {', '.join(unknown) or '(none given)'}; choose from {', '.join(METRICS)}.",
             invalid_fields=["metrics"],
         )
-    return query["city_id"], start, end, metrics, query.get("shape", "rows")
+    return query["city_id"], start, end, tuple(metrics), query.get("shape", "rows")
 
 
 def _hourly_frame() -> tuple[pl.DataFrame, int]:
@@ -144,7 +153,7 @@ def _answer(kind: str, build) -> Response:
     """The query's answer through the response cache, keyed by what was asked and the table version."""
     city_id, start, end, metrics, shape = _query()
     version = _hourly_frame()[1]
-    key = (kind, city_id, start, end, tuple(metrics), shape, version)
+    key = (kind, city_id, start, end, metrics, shape, version)
     return cached_response(key, lambda: build(city_id, start, end, metrics, shape))
 
 
@@ -154,7 +163,7 @@ def hourly():
     return _answer("hourly", _hourly_body)
 
 
-def _hourly_body(city_id: int, start: dt.date, end: dt.date, metrics: list[str], shape: str):
+def _hourly_body(city_id: int, start: dt.date, end: dt.date, metrics: tuple[str, ...], shape: str):
     return _shaped(_select(city_id, start, end), city_id, "time", metrics, HOURLY_UNITS, shape)
 
 
@@ -164,7 +173,7 @@ def daily():
     return _answer("daily", _daily_body)
 
 
-def _daily_body(city_id: int, start: dt.date, end: dt.date, metrics: list[str], shape: str):
+def _daily_body(city_id: int, start: dt.date, end: dt.date, metrics: tuple[str, ...], shape: str):
     hourly_rows = _select(city_id, start, end)
     aggregates = {
         "temp_min": pl.col("temp").min(),
