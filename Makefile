@@ -41,6 +41,8 @@ bench: install
 	$(PY) bench/lineage_query.py
 	$(PY) bench/eventgrid_throughput.py
 	$(PY) bench/weather_pipeline.py
+	$(PY) bench/pii_encrypt.py
+	$(PY) bench/sharing_read.py
 
 clean:
 	rm -rf .local
