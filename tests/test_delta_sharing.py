@@ -11,9 +11,7 @@ catalog as well)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -45,6 +43,7 @@ from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAP
 from emulators.stack import Stack, wait_until
 from emulators.workspace.server import storage_options
 from emulators.workspace.testing import InProcessWorkspace
+from tests.helpers.side_venv import outside_env, side_python
 
 pytestmark = pytest.mark.stack
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,32 +62,19 @@ def sharing_python() -> str:
 
 
 def ensure_sharing_python() -> str:
-    """Python of ``.local/venv-sharing`` with the real delta-sharing client (made once, then reused), or
-    the interpreter named by CLIMATELAKE_SHARING_PYTHON."""
-    configured = os.environ.get("CLIMATELAKE_SHARING_PYTHON")
-    if configured:
-        return configured
-    venv = ROOT / ".local" / "venv-sharing"
-    python = venv / "bin" / "python"
-    marker = venv / f".{DELTA_SHARING}"
-    if not marker.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", DELTA_SHARING], check=True, timeout=600)
-        marker.touch()
-    return str(python)
+    """Python of ``.local/venv-sharing`` with the real delta-sharing client, or CLIMATELAKE_SHARING_PYTHON."""
+    return side_python("venv-sharing", DELTA_SHARING, "CLIMATELAKE_SHARING_PYTHON")
 
 
 def run_recipient(python: str, profile: dict[str, Any], steps: list[dict[str, Any]]) -> list[dict]:
     """Run tests/helpers/sharing_recipient.py with ``steps``; its results, one per step."""
-    # the client must not see this process's Spark or Databricks settings
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPARK_", "PYSPARK_", "DATABRICKS_"))}
     done = subprocess.run(
         [python, str(ROOT / "tests" / "helpers" / "sharing_recipient.py")],
         input=json.dumps({"profile": profile, "steps": steps}),
         capture_output=True,
         text=True,
         timeout=240,
-        env=env,
+        env=outside_env(),  # the client must not see this process's Spark or Databricks settings
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])["results"]

@@ -7,14 +7,13 @@ uses the interpreter named by CLIMATELAKE_SPARK_PYTHON."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from climatelake import pii
+from tests.helpers.side_venv import outside_env, side_python
 
 pytestmark = pytest.mark.stack
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,17 +22,7 @@ PYSPARK = "pyspark==4.1.0"
 
 @pytest.fixture(scope="module")
 def spark_python() -> str:
-    configured = os.environ.get("CLIMATELAKE_SPARK_PYTHON")
-    if configured:
-        return configured
-    venv = ROOT / ".local" / "venv-spark"
-    python = venv / "bin" / "python"
-    marker = venv / f".{PYSPARK}"
-    if not marker.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", PYSPARK], check=True, timeout=600)
-        marker.touch()
-    return str(python)
+    return side_python("venv-spark", PYSPARK, "CLIMATELAKE_SPARK_PYTHON")
 
 
 def test_spark_decrypts_ours_and_we_decrypt_sparks(spark_python: str):
@@ -44,16 +33,15 @@ def test_spark_decrypts_ours_and_we_decrypt_sparks(spark_python: str):
         "ciphertexts": [pii.encrypt(e, key) for e in emails],
         "plaintexts": ["+1-555-0100", "98500.00"],
     }
-    # Apache Spark must not inherit this process's Spark settings (SPARK_HOME, connect mode and the like,
-    # which the pyspark-client side of the suite may have set): it failed that way inside the full suite.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPARK_", "PYSPARK_"))}
     done = subprocess.run(
         [spark_python, str(ROOT / "tests" / "helpers" / "spark_aes.py")],
         input=json.dumps(request),
         capture_output=True,
         text=True,
         timeout=300,
-        env=env,
+        # Apache Spark must not inherit this process's Spark settings (SPARK_HOME, connect mode and the
+        # like, which the pyspark-client side of the suite may have set): it failed that way in the suite.
+        env=outside_env(),
     )
     assert done.returncode == 0, done.stderr[-2000:]
     answer = json.loads(done.stdout.strip().splitlines()[-1])
