@@ -5,8 +5,8 @@
 --
 -- Run by the employees job after each write and by `climatelake pii rotate` after a re-encryption, with
 -- ${catalog}, ${pii_secret_scope} and ${pii_key_secret} (e.g. pii-key-v2) substituted.
--- Locally the engine (Sail) cannot run aes_decrypt on columns nor secret(): members' reads of these columns
--- fail there instead of showing anything; non-members' reads work as on Databricks.
+-- Locally the workspace stand-in resolves secret() from its own scopes and runs aes_decrypt as a Python UDF
+-- on Sail (emulators/workspace/sql_functions.py), so members get the plaintext there too.
 
 CREATE OR REPLACE FUNCTION ${catalog}.silver.pii_mask_email(email STRING, email_masked STRING)
 RETURNS STRING

@@ -1,6 +1,7 @@
 """Databricks workspace stand-in: the subset of the Databricks REST API that climatelake and its engines use.
 
 Files: ``catalog.py``, ``jobs.py``, ``statements.py``, ``secrets.py``, ``lineage.py``, ``governance.py``,
+``sql_functions.py`` (``secret()`` and AES functions for the engine),
 ``sharing.py`` / ``sharing_sql.py`` / ``sharing_delta.py`` (models: state and behaviour, no HTTP),
 ``credentials.py`` (SAS vending), ``runner.py`` (job runs in worker processes), ``connect_proxy.py`` (each
 task's Spark Connect channel, read for job lineage), ``openlineage.py`` (OpenLineage events), ``faults.py``
@@ -72,9 +73,14 @@ LIMITATIONS:
   values; a reference qualified with more than its alias (``hr.emp.email``) fails; the reading of a view
   defined before the mask is not masked. The mask body runs on Sail: ``is_account_group_member`` /
   ``is_member`` and ``current_user()`` are decided for the caller first and CASE/IF branches not taken are
-  removed, so non-members never reach, e.g., a decrypt function the engine lacks; the branch a member takes
-  must be SQL Sail evaluates (``aes_decrypt`` on columns and ``secret()`` are not). SQL functions are
-  stored and used as masks, not callable in queries. Membership is by configuration only (no SCIM).
+  removed, so non-members never reach, e.g., a decrypt function the engine lacks. ``secret()`` and
+  ``aes_decrypt``/``try_aes_decrypt``/``aes_encrypt`` (``sql_functions.py``) work in any statement: the
+  secret's value is spliced as a literal into the SQL sent to Sail and the AES functions are Python UDFs
+  registered per engine session; ``secret()`` needs string literals (not other constant expressions);
+  results redact the value (values under 4 characters are not), engine errors quoting it are replaced; a
+  view calling them is refused (its text would keep the value); AES errors keep Spark's classes, not its
+  exact wording. SQL functions are stored and used as masks, not callable in queries. Membership is by
+  configuration only (no SCIM).
 - SQL: only INLINE + JSON_ARRAY (others 501); statements live in memory (lost on restart, newest 1,000
   kept); a command (INSERT, CREATE …) with parameters fails because Sail 0.7.2 binds parameters in
   queries only; commands answer no rows (no ``num_affected_rows``); cancelling stops waiting and discards

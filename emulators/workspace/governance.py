@@ -20,7 +20,8 @@ both where SQL passes through it, the SQL statements API:
   ``current_user()`` the caller, and ``CASE``/``IF`` branches that can no longer be taken removed. Masking
   at the table reference is Databricks' semantics (filters, joins and ``*`` see masked values too), and
   the branch removal keeps a mask working for non-members even when the members' branch calls something
-  the engine cannot run (a decrypt UDF, ``secret()``).
+  the engine cannot run. The members' ``aes_decrypt(…, secret(…))`` does run: ``sql_functions.py``
+  resolves ``secret()`` and supplies the AES functions after this rewrite, in the statements model.
 """
 
 from __future__ import annotations

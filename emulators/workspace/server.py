@@ -33,6 +33,7 @@ from emulators.workspace.runner import RunExecutor
 from emulators.workspace.secrets import Secrets, load_key
 from emulators.workspace.sharing import PUBLIC_PATHS, build_sharing
 from emulators.workspace.sharing_sql import SharingSql
+from emulators.workspace.sql_functions import SqlFunctions
 from emulators.workspace.statements import Statements
 
 log = logging.getLogger("workspace")
@@ -137,6 +138,8 @@ class Workspace:
                 or answer_system_table(record, self.lineage)
             ),
             rewrite=lambda record: self.governance.rewrite(record, lambda: self._statement_defaults(record)),
+            # secret() in a statement is resolved from this workspace's scopes (self.secrets, made below)
+            functions=SqlFunctions(lambda scope, key: self.secrets.get(scope, key)["value"]),
         )
         self.secrets = Secrets(self.store, load_key(config.secrets_key, config.data_dir))
         self.faults = Faults()

@@ -4,7 +4,8 @@ A statement moves PENDING → RUNNING → SUCCEEDED | FAILED | CANCELED (a state
 one lock). Worker threads each hold their own Spark Connect session to the engine (``sc://host:port``), so
 ``catalog``/``schema`` of one statement never leak into another; a session that lost its connection is
 replaced. Named parameters are bound as typed literals through Spark's own parameter binding (``:name``
-markers) — never spliced into the SQL text.
+markers) — never spliced into the SQL text. What the engine lacks is supplied on the way (``rewrite``:
+column masks; ``functions``: ``secret()`` and the AES functions, see ``sql_functions.py``).
 
 Results are JSON_ARRAY, INLINE: every value a string (or null) as Databricks sends them — booleans
 ``true``/``false``, dates ``YYYY-MM-DD``, timestamps ISO 8601 in UTC with ``Z``, binary in base64, arrays,
@@ -28,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from emulators.workspace.errors import invalid, not_implemented, resource_does_not_exist
+from emulators.workspace.sql_functions import Prepared, SqlFunctions
 
 log = logging.getLogger("workspace.statements")
 
@@ -161,6 +163,7 @@ class Statements:
         on_success: Callable[[dict[str, Any]], None] | None = None,
         answer_locally: Callable[[dict[str, Any]], LocalAnswer | None] | None = None,
         rewrite: Callable[[dict[str, Any]], str | None] | None = None,
+        functions: SqlFunctions | None = None,
     ) -> None:
         self.engine = SqlEngine(remote) if remote else None
         #: called with a statement's record once the engine ran it, before it shows SUCCEEDED (lineage)
@@ -169,6 +172,8 @@ class Statements:
         self.answer_locally = answer_locally
         #: the SQL the engine runs instead of the statement's text (column masks for the caller), else None
         self.rewrite = rewrite
+        #: ``secret()`` and the AES functions, which the engine lacks (resolved and registered per statement)
+        self.functions = functions
         self._statements: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._changed = threading.Condition()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sql")
@@ -327,28 +332,63 @@ class Statements:
         spark = self.engine.session(record["catalog"], record["schema"])
         record["session"] = spark
         sql = (self.rewrite(record) if self.rewrite is not None else None) or record["statement"]
+        # the text the engine runs may hold a secret's value: it stays in this function, never in the record
+        prepared = self.functions.prepare(sql) if self.functions is not None else None
+        if prepared is not None:
+            sql = prepared.sql
         args = {
             p["name"]: F.lit(p.get("value")).cast(p.get("type") or "STRING") for p in record["parameters"]
         }
         tag = _tag(record["statement_id"])
         spark.addTag(tag)
         try:
-            frame = spark.sql(sql, args=args or None)
-            if not is_query(record["statement"]):
-                return _manifest([], 0, False), {"chunk_index": 0, "row_offset": 0, "row_count": 0}
-            limit = record["row_limit"]
-            rows = (frame.limit(limit + 1) if limit is not None else frame).collect()
-            fields = frame.schema.fields
+            try:
+                answer = self._collect(spark, sql, args, record, prepared)
+            except Exception as exc:
+                if prepared is None or self.functions is None:
+                    raise
+                if not (prepared.udfs and self.functions.lost_udfs(exc)):
+                    raise self.functions.engine_error(exc, prepared) from None
+                # the engine made the session anew and forgot the UDFs: register them again, once
+                self.functions.register(spark, again=True)
+                try:
+                    answer = self._collect(spark, sql, args, record, prepared)
+                except Exception as again:
+                    raise self.functions.engine_error(again, prepared) from None
         finally:
             spark.removeTag(tag)
+        if answer is None:
+            return _manifest([], 0, False), {"chunk_index": 0, "row_offset": 0, "row_count": 0}
+        rows, fields = answer
+        limit = record["row_limit"]
         truncated = limit is not None and len(rows) > limit
         rows = rows[:limit] if truncated else rows
         data = [[_text(row[i], f.dataType) for i, f in enumerate(fields)] for row in rows]
-        manifest = _manifest([_column(f, i) for i, f in enumerate(fields)], len(data), truncated)
+        columns = [_column(f, i) for i, f in enumerate(fields)]
+        if prepared is not None:
+            # Databricks redacts secret values from output; names show the calls, as Databricks names them
+            data = [[prepared.redact(value) for value in row] for row in data]
+            for column in columns:
+                column["name"] = prepared.column_name(column["name"])
+        manifest = _manifest(columns, len(data), truncated)
         result: dict[str, Any] = {"chunk_index": 0, "row_offset": 0, "row_count": len(data)}
         if data:
             result["data_array"] = data
         return manifest, result
+
+    def _collect(
+        self, spark, sql: str, args: dict[str, Any], record: dict[str, Any], prepared: Prepared | None
+    ) -> tuple[list[Any], list[Any]] | None:
+        """Run the SQL on the engine: a query's rows (one past ``row_limit``, to tell truncation) and
+        fields, None for a command. The AES UDFs are registered in the session first when it uses them."""
+        if prepared is not None and prepared.udfs and self.functions is not None:
+            self.functions.register(spark)
+        frame = spark.sql(sql, args=args or None)
+        if not is_query(record["statement"]):
+            return None
+        limit = record["row_limit"]
+        rows = (frame.limit(limit + 1) if limit is not None else frame).collect()
+        return rows, frame.schema.fields
 
 
 def _tag(statement_id: str) -> str:
