@@ -4,8 +4,9 @@ Why not the Databricks CLI: it downloads a binary, which cannot happen here, and
 reached the same way the CLI would reach it — Jobs 2.2 create/reset. This reads ``databricks/databricks.yml``
 and ``resources/*.yml``, substitutes ``${var.*}`` and ``${workspace.file_path}``, and creates each job or
 resets the one with the same name, so deploying twice changes nothing. Python files are referenced where
-they lie (``workspace.file_path`` defaults to the bundle folder), which is right for the local stand-in; a
-real workspace gets its files from ``databricks bundle deploy``.
+they lie, and ``workspace.file_path`` is the local sync root — the bundle folder, or the common parent of it
+and the ``sync.paths`` outside it, as the Databricks CLI computes it — which is right for the local
+stand-in; a real workspace gets its files from ``databricks bundle deploy``.
 
 Unity Catalog objects the jobs need (the catalog and its schemas) are created here too.
 """
@@ -13,6 +14,7 @@ Unity Catalog objects the jobs need (the catalog and its schemas) are created he
 from __future__ import annotations
 
 import glob
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -38,8 +40,14 @@ def bundle_variables(
     values = {f"var.{k}": str(v.get("default", "")) for k, v in bundle.get("variables", {}).items()}
     values.update({f"var.{k}": str(v) for k, v in (target_spec.get("variables") or {}).items()})
     values.update({f"var.{k}": str(v) for k, v in (overrides or {}).items()})
-    values["workspace.file_path"] = str(bundle_root)
+    values["workspace.file_path"] = str(sync_root(bundle, bundle_root))
     return values
+
+
+def sync_root(bundle: dict[str, Any], bundle_root: Path) -> Path:
+    """The common parent of the bundle folder and its ``sync.paths`` (the CLI uploads from there)."""
+    paths = [(bundle_root / p).resolve() for p in (bundle.get("sync") or {}).get("paths") or ["."]]
+    return Path(os.path.commonpath([bundle_root.resolve(), *paths]))
 
 
 def load_jobs(

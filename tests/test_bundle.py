@@ -29,6 +29,16 @@ def test_jobs_resolve_variables_and_file_paths():
     assert request_job["webhook_notifications"]["on_success"] == [{"id": "climatelake-job-events"}]
 
 
+def test_files_outside_the_bundle_are_named_from_the_sync_root():
+    """``sync.paths`` includes ../sql: ${workspace.file_path} is the repository root, as the CLI makes it, so
+    the employees job finds sql/pii_masks.sql locally and on Databricks alike."""
+    assert Path(bundle_variables()["workspace.file_path"]) == BUNDLE_ROOT.parent
+    for job in ("climatelake_employees", "climatelake_employees_rotate"):
+        params = load_jobs()[job]["tasks"][0]["spark_python_task"]["parameters"]
+        masks = Path(params[params.index("--masks-sql") + 1])
+        assert masks == BUNDLE_ROOT.parent / "sql" / "pii_masks.sql" and masks.is_file()
+
+
 def test_targets_override_defaults():
     assert bundle_variables("prod")["var.storage_account"] == "climatelakeprod"
     assert bundle_variables("local")["var.catalog"] == "climatelake"
