@@ -534,7 +534,14 @@ def main(argv: list[str] | None = None) -> int:
         on_event=lambda e: print(f"[subscriber] {e['eventType']} {json.dumps(e['data'])}", flush=True)
     )
     state_dir = Path(os.environ.get("CLIMATELAKE_STATE_DIR", ROOT / ".local" / "stack"))
-    stack = Stack(state_dir, ports=_configured_ports(), subscribers=[sink.url])
+    # OpenLineage events to a lineage tool (e.g. Marquez's http://localhost:5000): off unless asked for
+    lineage_url = os.environ.get("CLIMATELAKE_OPENLINEAGE_URL")
+    stack = Stack(
+        state_dir,
+        ports=_configured_ports(),
+        subscribers=[sink.url],
+        openlineage={"type": "http", "url": lineage_url} if lineage_url else None,
+    )
     stopping = False
 
     def on_signal(signum, frame):

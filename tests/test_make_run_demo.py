@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from emulators.common.serving import serve_in_thread
 from emulators.stack import DEFAULT_PORTS, ROOT, free_port
 
 pytestmark = pytest.mark.stack
@@ -51,10 +52,27 @@ def alive(pids: set[int]) -> set[int]:
     return living
 
 
+def lineage_receiver():
+    """A stand-in for a lineage tool (Marquez-style ``POST /api/v1/lineage``) and the events it got."""
+    from flask import Flask, request
+
+    app, received = Flask("lineage-receiver"), []
+
+    @app.post("/api/v1/lineage")
+    def lineage():
+        received.append(request.get_json())
+        return "", 201
+
+    server, _ = serve_in_thread(app)
+    return f"http://127.0.0.1:{server.server_port}", received, server
+
+
 def test_make_run_demo_serves_then_stops_cleanly_on_ctrl_c(tmp_path: Path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SPARK_", "DATABRICKS_", "CLIMATELAKE_"))}
     env.update({f"CLIMATELAKE_{part.upper()}_PORT": str(free_port()) for part in DEFAULT_PORTS})
     env["CLIMATELAKE_STATE_DIR"] = str(tmp_path / "stack")
+    lineage_url, lineage_events, lineage_server = lineage_receiver()
+    env["CLIMATELAKE_OPENLINEAGE_URL"] = lineage_url
     process = subprocess.Popen(
         [sys.executable, "-m", "emulators.stack", "up", "--demo", "--cities", "2", "--end", "2024-01-31"],
         cwd=ROOT,
@@ -85,10 +103,13 @@ def test_make_run_demo_serves_then_stops_cleanly_on_ctrl_c(tmp_path: Path):
         profile = json.loads((tmp_path / "stack" / "demo-recipient.share").read_text())
         assert profile["shareCredentialsVersion"] == 1 and profile["bearerToken"]
         assert f":{env['CLIMATELAKE_WORKSPACE_PORT']}/api/2.0/delta-sharing/" in profile["endpoint"]
+        ingest = [e for e in lineage_events if e["job"]["name"].startswith("climatelake_weather_ingest")]
+        assert {e["eventType"] for e in ingest} >= {"START", "COMPLETE"}, lineage_events[:3]
         parts = descendants(process.pid)
         assert len(parts) >= 6  # Azurite, Sail, workspace, Event Grid, Functions host, gunicorn (+ workers)
     finally:
         os.killpg(process.pid, signal.SIGINT)
         code = process.wait(timeout=90)
+        lineage_server.shutdown()
     assert code == 0, "".join(output)
     assert alive(parts) == set(), "a part of the stack outlived Ctrl-C"
