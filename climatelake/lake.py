@@ -77,21 +77,40 @@ class CachedTable:
         self._version = -1
         self._frame: pl.DataFrame | None = None
         self._checked = 0.0
-        self._lock = threading.Lock()
+        self._checking = False
+        self._lock = threading.Lock()  # guards the fields above; never held during storage I/O
+        self._load_lock = threading.Lock()
 
     def frame(self) -> tuple[pl.DataFrame, int]:
+        """The snapshot and its version. When a re-check is due, one caller checks (and loads a new version)
+        while the others keep answering from the current snapshot: a slow storage round trip never stalls
+        every request of the process; only the very first load makes callers wait."""
         now = time.monotonic()
         with self._lock:
-            if self._frame is not None and now - self._checked < self.check_seconds:
+            fresh = now - self._checked < self.check_seconds
+            if self._frame is not None and (fresh or self._checking):
                 return self._frame, self._version
-            if self._location is None:
-                self._location = self.w.tables.get(self.full_name).storage_location
-            options = storage_options(self.settings)
-            version = DeltaTable(self._location, storage_options=options).version()
-            if version != self._version or self._frame is None:
-                frame = pl.scan_delta(self._location, storage_options=options, version=version).collect()
-                sort_keys = [c for c in ("city_id", "date", "hour") if c in frame.columns]
-                self._frame = frame.sort(sort_keys) if sort_keys else frame
-                self._version = version
-            self._checked = now
+            self._checking = True
+        try:
+            with self._load_lock:  # one loader; the first callers queue here until a snapshot exists
+                if self._frame is None or time.monotonic() - self._checked >= self.check_seconds:
+                    self._refresh()
+        finally:
+            with self._lock:
+                self._checking = False
+        with self._lock:
             return self._frame, self._version
+
+    def _refresh(self) -> None:
+        if self._location is None:
+            self._location = self.w.tables.get(self.full_name).storage_location
+        options = storage_options(self.settings)
+        version = DeltaTable(self._location, storage_options=options).version()
+        if version != self._version or self._frame is None:
+            frame = pl.scan_delta(self._location, storage_options=options, version=version).collect()
+            sort_keys = [c for c in ("city_id", "date", "hour") if c in frame.columns]
+            frame = frame.sort(sort_keys) if sort_keys else frame
+            with self._lock:
+                self._frame, self._version = frame, version
+        with self._lock:
+            self._checked = time.monotonic()
