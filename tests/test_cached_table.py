@@ -35,18 +35,7 @@ def test_a_new_version_replaces_the_snapshot_and_readers_never_wait_for_the_chec
         w = workspace.client()
         w.catalogs.create(name="c")
         w.schemas.create(name="s", catalog_name="c")
-        w.api_client.do(
-            "POST",
-            "/api/2.1/unity-catalog/tables",
-            body={
-                "catalog_name": "c",
-                "schema_name": "s",
-                "name": "t",
-                "table_type": "EXTERNAL",
-                "data_source_format": "DELTA",
-                "storage_location": location,
-            },
-        )
+        workspace.register_external_table("c.s.t", location)
         table = CachedTable(w, settings, "c.s.t", check_seconds=0.2)
         frame, version = table.frame()
         assert version == 0 and frame["city_id"].to_list() == [1, 2]  # sorted by the key columns

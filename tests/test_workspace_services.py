@@ -187,17 +187,10 @@ def test_catalogs_tables_jobs_runs_and_secrets_survive_a_restart(tmp_path: Path)
         w = ws.client()
         w.catalogs.create(name="kept")
         w.schemas.create(name="s", catalog_name="kept")
-        w.api_client.do(
-            "POST",
-            "/api/2.1/unity-catalog/tables",
-            body={
-                "catalog_name": "kept",
-                "schema_name": "s",
-                "name": "t",
-                "table_type": "EXTERNAL",
-                "storage_location": "abfss://lake@devstoreaccount1.dfs.core.windows.net/t",
-                "columns": [{"name": "id", "type_name": "LONG", "type_text": "bigint", "position": 0}],
-            },
+        ws.register_external_table(
+            "kept.s.t",
+            "abfss://lake@devstoreaccount1.dfs.core.windows.net/t",
+            columns=[{"name": "id", "type_name": "LONG", "type_text": "bigint", "position": 0}],
         )
         job_id = w.jobs.create(
             name="kept-job",

@@ -448,17 +448,8 @@ def test_sdk_temporary_credentials_use_the_2_0_paths(workspace: InProcessWorkspa
     c = f"c_{uuid.uuid4().hex[:8]}"
     w.catalogs.create(name=c)
     w.schemas.create(name="s", catalog_name=c)
-    table = w.api_client.do(
-        "POST",
-        "/api/2.1/unity-catalog/tables",
-        body={
-            "catalog_name": c,
-            "schema_name": "s",
-            "name": "t",
-            "table_type": "EXTERNAL",
-            "storage_location": f"{LAKE}/t",
-            "columns": [_column("id", "LONG", "bigint", 0)],
-        },
+    table = workspace.register_external_table(
+        f"{c}.s.t", f"{LAKE}/t", columns=[_column("id", "LONG", "bigint", 0)]
     )
     vended = w.temporary_table_credentials.generate_temporary_table_credentials(
         table_id=table["table_id"], operation=TableOperation.READ

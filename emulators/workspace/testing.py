@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from emulators.common.serving import serve_in_thread
 from emulators.workspace.server import WorkspaceConfig, create_app
@@ -42,3 +43,22 @@ class InProcessWorkspace:
 
         config.setdefault("retry_timeout_seconds", 10)
         return WorkspaceClient(config=Config(host=self.url, token=token, **config))
+
+    def register_external_table(
+        self, full_name: str, location: str, columns: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        """Register an EXTERNAL Delta table (catalog and schema must exist) the way Sail and the jobs do:
+        ``POST /tables`` — databricks-sdk has no typed call for it. Without ``columns`` the stand-in reads
+        them from the Delta log."""
+        catalog, schema, name = full_name.split(".")
+        body = {
+            "catalog_name": catalog,
+            "schema_name": schema,
+            "name": name,
+            "table_type": "EXTERNAL",
+            "data_source_format": "DELTA",
+            "storage_location": location,
+        }
+        if columns is not None:
+            body["columns"] = columns
+        return self.client().api_client.do("POST", "/api/2.1/unity-catalog/tables", body=body)
