@@ -116,8 +116,7 @@ def _hourly_frame() -> tuple[pl.DataFrame, int]:
     return derived["frame"], version
 
 
-def _select(city_id: int, start: dt.date, end: dt.date) -> pl.DataFrame:
-    frame = _hourly_frame()[0]
+def _select(frame: pl.DataFrame, city_id: int, start: dt.date, end: dt.date) -> pl.DataFrame:
     rows = frame.filter((pl.col("city_id") == city_id) & pl.col("date").is_between(start, end))
     if rows.is_empty() and frame.filter(pl.col("city_id") == city_id).is_empty():
         raise Problem(404, "Not Found", f"There is no data for city {city_id}.", invalid_fields=["city_id"])
@@ -150,11 +149,12 @@ def _kind(key: str) -> str:
 
 
 def _answer(kind: str, build) -> Response:
-    """The query's answer through the response cache, keyed by what was asked and the table version."""
+    """The query's answer through the response cache, keyed by what was asked and the table version; one
+    snapshot per call, so the body is always built from the version its key names."""
     city_id, start, end, metrics, shape = _query()
-    version = _hourly_frame()[1]
+    frame, version = _hourly_frame()
     key = (kind, city_id, start, end, metrics, shape, version)
-    return cached_response(key, lambda: build(city_id, start, end, metrics, shape))
+    return cached_response(key, lambda: build(_select(frame, city_id, start, end), city_id, metrics, shape))
 
 
 @bp.get("/weather/hourly")
@@ -163,8 +163,8 @@ def hourly():
     return _answer("hourly", _hourly_body)
 
 
-def _hourly_body(city_id: int, start: dt.date, end: dt.date, metrics: tuple[str, ...], shape: str):
-    return _shaped(_select(city_id, start, end), city_id, "time", metrics, HOURLY_UNITS, shape)
+def _hourly_body(rows: pl.DataFrame, city_id: int, metrics: tuple[str, ...], shape: str):
+    return _shaped(rows, city_id, "time", metrics, HOURLY_UNITS, shape)
 
 
 @bp.get("/weather/daily")
@@ -173,8 +173,7 @@ def daily():
     return _answer("daily", _daily_body)
 
 
-def _daily_body(city_id: int, start: dt.date, end: dt.date, metrics: tuple[str, ...], shape: str):
-    hourly_rows = _select(city_id, start, end)
+def _daily_body(hourly_rows: pl.DataFrame, city_id: int, metrics: tuple[str, ...], shape: str):
     aggregates = {
         "temp_min": pl.col("temp").min(),
         "temp_max": pl.col("temp").max(),
