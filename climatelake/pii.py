@@ -229,6 +229,19 @@ class NamedSecretKeys:
             raise LookupError(f"no PII search-token key ({TOKEN_KEY_NAME})")
         return PiiKeys(decode_key(text), decode_key(search), version)
 
+    def ensure_keys(self) -> str:
+        """Make an empty store usable — a search-token key and a first encryption key, current — and leave
+        a store that has keys as it is; returns the current version."""
+        if self._get(TOKEN_KEY_NAME) is None:
+            self._put(TOKEN_KEY_NAME, encode_key(new_key()))
+        try:
+            return self.keys().version
+        except LookupError:
+            version = self.current_version()
+            self._put(key_secret_name(version), encode_key(new_key()))
+            self._put(CURRENT_POINTER, version)
+            return version
+
     def add_version(self) -> str:
         """Store a new random key as the next free version and make it current; returns the version."""
         version = int(self.current_version()) + 1

@@ -94,10 +94,7 @@ def employees_demo(stack, count: int = 50) -> None:
         w.secrets.create_scope("climatelake")
     except ResourceAlreadyExists:
         pass
-    if "pii-key-current" not in {s.key for s in w.secrets.list_secrets("climatelake")}:
-        w.secrets.put_secret("climatelake", "pii-key-v1", string_value=pii.encode_key(pii.new_key()))
-        w.secrets.put_secret("climatelake", "pii-token-key", string_value=pii.encode_key(pii.new_key()))
-        w.secrets.put_secret("climatelake", "pii-key-current", string_value="1")
+    pii.WorkspaceSecretsKeys(w).ensure_keys()  # new random keys on a fresh stack; kept state keeps its own
     raw = blob_service(settings).get_container_client(settings.raw_container)
     rows = employees.generate_employees(count)
     raw.upload_blob("employees/demo.csv", employees.rows_to_csv(rows), overwrite=True)

@@ -101,6 +101,13 @@ def test_workspace_secret_scope_provider(tmp_path: Path):
         with pytest.raises(LookupError):
             provider.set_current("9")
         assert provider.current_version() == "4"
+        assert provider.ensure_keys() == "4" and provider.keys("4").encryption  # keys there: unchanged
+
+        w.secrets.create_scope("empty")
+        fresh = pii.WorkspaceSecretsKeys(w, scope="empty")
+        assert fresh.ensure_keys() == "1" and fresh.keys().version == "1"
+        first = fresh.keys()
+        assert fresh.ensure_keys() == "1" and fresh.keys() == first  # a second call changes nothing
     finally:
         workspace.stop()
 
