@@ -79,7 +79,7 @@ class ResponseCache:
                 self._evict()
         return made
 
-    def account(self, entry: Entry, added: int) -> None:
+    def account(self, added: int) -> None:
         """Count bytes an entry grew by (its gzip form) and evict what no longer fits."""
         with self._lock:
             self._bytes += added
@@ -133,6 +133,6 @@ def cached_response(key: Hashable, build: Callable[[], tuple[bytes, str]]) -> Re
         had = entry._gzipped is not None
         body = entry.gzipped()
         if not had and entry.etag:
-            cache.account(entry, len(body))
+            cache.account(len(body))
         headers["Content-Encoding"] = "gzip"
     return Response(body, mimetype=entry.mimetype, headers=headers)
