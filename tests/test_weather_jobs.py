@@ -89,6 +89,8 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
             "99999999999,2024-02-30,2,abc,-0.0,   ,0.0,50\n"
             "0,2024-01-01,3,1.0,2.0,mist,0.0,50.4\n"
             "61,2024-01-01,300,1.0,2.0,mist,0.0,50.6\n"
+            "61,2024-1-1,4,NaN,inf,mist,1e1,50\n"  # forms a cast accepts but the rules do not
+            " 61 , 2024-01-02 , 500 , 1.5 ,2.0, Mist , 0.0 , 50 \n"  # spaces around valid values
         ).encode()
         files["city=31/extra_column.csv"] = (
             f"{header},Pressure\n31,2024-01-01,0,1.0,2.0,mist,0.0,90,1013\n".encode()

@@ -10,7 +10,9 @@ quarantined as ``duplicate_superseded``; across batches MERGE lets the newer bat
 
 Why staging: the batch is typed and validated once into a staging Delta folder and read back, because
 Sail re-evaluates a MERGE source plan (and a window over 10 M rows costs ~20 s): re-reading a written
-batch is cheaper and makes both writes see exactly the same rows. The window that picks the winner runs
+batch is cheaper and makes both writes see exactly the same rows. The staging copy keeps the raw text
+only of rejected rows (the valid ones need only their typed values); the few rows a duplicate supersedes take
+theirs from bronze by (file_id, source_row). The window that picks the winner runs
 only over keys that occur more than once in the batch, found by one aggregation. When silver is still empty
 the winners are written directly instead of merged (the same result, a third of the time).
 
@@ -34,7 +36,7 @@ from lakehouse import (
 )
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
-from weather_quality import reason, with_typed
+from weather_quality import classify
 
 RAW_COLUMNS = ("City_id", "Date", "Hour", "Temp", "Wind_speed", "Description", "Precipitation", "Humidity")
 KEYS = ("_city_id", "_date", "_hour")
@@ -44,11 +46,6 @@ def pending_files(spark: SparkSession, catalog: str) -> list[str]:
     ledger = spark.table(f"{catalog}.bronze.ingest_ledger")
     pending = ledger.where((F.col("status") == "ingested") & F.col("promoted_run_id").isNull())
     return [r["file_id"] for r in pending.select("file_id").collect()]
-
-
-def classify(batch: DataFrame) -> DataFrame:
-    """Bronze rows with silver's typed columns (``_<name>``) and ``reason`` (null = valid)."""
-    return with_typed(batch).withColumn("reason", reason())
 
 
 def split_duplicates(valid: DataFrame) -> tuple[DataFrame, DataFrame]:
@@ -89,13 +86,19 @@ def main() -> None:
         .where(F.col("file_id").isin(files))
         .select(*RAW_COLUMNS, "source_file", "source_row", "file_id", "source_modified")  # less to stage
     )
-    classify(bronze).drop("_humidity_value").write.format("delta").mode("overwrite").save(staging)
+    staged = classify(bronze)
+    bad = F.col("reason").isNotNull()
+    staged.select(  # raw text only where quarantine needs it: a third less to write
+        *[F.when(bad, F.col(c)).alias(c) for c in RAW_COLUMNS],
+        *[c for c in staged.columns if c not in RAW_COLUMNS],
+    ).write.format("delta").mode("overwrite").save(staging)
     classified = spark.read.format("delta").load(staging)
 
     winners, losers = split_duplicates(classified.where(F.col("reason").isNull()))
-    rejected = classified.where(F.col("reason").isNotNull()).unionByName(
-        losers.withColumn("reason", F.lit("duplicate_superseded"))
-    )
+    superseded = bronze.join(  # valid rows were staged without their raw text: take it from bronze
+        losers.select("file_id", "source_row"), ["file_id", "source_row"], "left_semi"
+    ).withColumn("reason", F.lit("duplicate_superseded"))
+    rejected = classified.where(bad).select(*superseded.columns).unionByName(superseded)
     quarantine = rejected.select(
         *[F.col(c).alias(c.lower()) for c in RAW_COLUMNS],
         "source_file",

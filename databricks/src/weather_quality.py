@@ -13,95 +13,159 @@ is valid. Rules:
 * Temp: a decimal number in −90…60 °C (``temp_out_of_range``); Wind_speed ≥ 0 (``wind_speed_negative``);
   Precipitation ≥ 0 (``precipitation_negative``); Humidity 0–100 (``humidity_out_of_range``);
 * Description: trimmed and lower-cased.
+
+Surrounding spaces are ignored (Spark's ``trim`` removes spaces only). Formats are checked with regular
+expressions before anything is cast, because engines disagree about what a cast accepts (Sail casts
+``"1e5"``, ``"NaN"`` and ``"2024-1-1"``; Databricks accepts other forms): the rules must not depend on the
+engine.
+
+Why two expressions, ``valid`` and ``reason``: the reason string (eight ``CASE`` chains joined) is the
+costly part, so it is computed only for the rows that are not valid (a ``CASE`` evaluates its branch on
+the selected rows only); ``valid`` is one flat ``AND`` of the same per-field checks. Measured on Sail with
+10 M rows: 2.3 s instead of 4.7 s for computing reasons on every row (bench/RESULTS.md).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 TEMP_MIN, TEMP_MAX = -90.0, 60.0
-_NUMBER = r"^-?[0-9]+(\.[0-9]+)?$"
-_DIGITS = r"^[0-9]+$"
-_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_SPACES = " *"  # what Spark's trim() removes, so ``^ *X *$`` on the raw text is ``^X$`` on the trimmed
+_NUMBER = rf"^{_SPACES}-?[0-9]+(\.[0-9]+)?{_SPACES}$"
+_DIGITS = rf"^{_SPACES}[0-9]+{_SPACES}$"
+_DATE = rf"^{_SPACES}[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}{_SPACES}$"
+
+TYPED_COLUMNS = (
+    "_city_id",
+    "_date",
+    "_hour",
+    "_temp",
+    "_wind_speed",
+    "_description",
+    "_precipitation",
+    "_humidity",
+)
+"""Silver's columns as :func:`classify` adds them (exact for valid rows; meaningless for the others)."""
 
 
-def _raw(name: str) -> Column:
-    return F.trim(F.col(name))
+@dataclass(frozen=True)
+class FieldRule:
+    """One raw field: its format pattern, its parsed value (a column of the first projection), the
+    condition for a parsed value, and an optional range check with its reason code."""
+
+    raw: str
+    code: str
+    pattern: str | None
+    parsed: str
+    accept: Column
+    range_code: str | None = None
+    in_range: Column | None = None
+
+    def ok(self) -> Column:
+        """True when the field passes every check; false or null when it does not."""
+        ok = self.accept
+        if self.pattern:
+            ok = F.col(self.raw).rlike(self.pattern) & ok
+        if self.in_range is not None:
+            ok = ok & self.in_range
+        return ok
+
+    def reason(self) -> Column:
+        """``missing_<code>``, ``bad_<code>``, the range code, or null."""
+        missing = F.col(self.raw).isNull() | (F.trim(F.col(self.raw)) == "")
+        parses = F.lit(True) if self.pattern is None else F.col(self.raw).rlike(self.pattern) & self.accept
+        check = F.when(missing, F.lit(f"missing_{self.code}")).when(
+            ~F.coalesce(parses, F.lit(False)), F.lit(f"bad_{self.code}")
+        )
+        if self.in_range is not None:
+            check = check.when(~self.in_range, F.lit(self.range_code))
+        return check
 
 
-def _missing(name: str) -> Column:
-    return F.col(name).isNull() | (_raw(name) == "")
+def _hour_accepted(value: Column) -> Column:
+    return value.between(0, 23) | ((value % 100 == 0) & value.between(100, 2300))
 
 
-def _number(name: str) -> Column:
-    """The field as a double, or null when it is not a plain decimal number (no ANSI cast errors)."""
-    return F.when(_raw(name).rlike(_NUMBER), _raw(name).try_cast("double"))
+RULES = (
+    FieldRule("City_id", "city_id", _DIGITS, "_v_city", F.col("_v_city").between(1, 2**31 - 1)),
+    FieldRule("Date", "date", _DATE, "_date", F.col("_date").isNotNull()),
+    FieldRule("Hour", "hour", _DIGITS, "_v_hour", _hour_accepted(F.col("_v_hour"))),
+    FieldRule(
+        "Temp",
+        "temp",
+        _NUMBER,
+        "_temp",
+        F.col("_temp").isNotNull(),
+        "temp_out_of_range",
+        F.col("_temp").between(TEMP_MIN, TEMP_MAX),
+    ),
+    FieldRule(
+        "Wind_speed",
+        "wind_speed",
+        _NUMBER,
+        "_wind_speed",
+        F.col("_wind_speed").isNotNull(),
+        "wind_speed_negative",
+        F.col("_wind_speed") >= 0,
+    ),
+    FieldRule("Description", "description", None, "_description", F.col("_description") != ""),
+    FieldRule(
+        "Precipitation",
+        "precipitation",
+        _NUMBER,
+        "_precipitation",
+        F.col("_precipitation").isNotNull(),
+        "precipitation_negative",
+        F.col("_precipitation") >= 0,
+    ),
+    FieldRule(
+        "Humidity",
+        "humidity",
+        _NUMBER,
+        "_v_humidity",
+        F.col("_v_humidity").isNotNull(),
+        "humidity_out_of_range",
+        F.col("_v_humidity").between(0, 100),
+    ),
+)
 
 
-def hour_of_day(name: str = "Hour") -> Column:
-    """0–23 as is; 2400-style 100…2300 (multiples of 100) divided by 100; otherwise null."""
-    value = F.when(_raw(name).rlike(_DIGITS), _raw(name).try_cast("long"))  # try: 30 digits overflow
-    return (
-        F.when(value.between(0, 23), value)
-        .when((value % 100 == 0) & value.between(100, 2300), (value / 100).cast("long"))
-        .cast("int")
-    )
+def _cast(name: str, to: str) -> Column:
+    """try_cast of the trimmed text: no ANSI errors (30 digits overflow a long); formats are checked by
+    the patterns, so what the engine's cast additionally accepts does not matter."""
+    return F.trim(F.col(name)).try_cast(to)
 
 
-def parsed_date(name: str = "Date") -> Column:
-    return F.when(_raw(name).rlike(_DATE), _raw(name).try_cast("date"))
-
-
-def typed_columns() -> dict[str, Column]:
-    """Silver's columns from bronze's strings (null where a value is invalid)."""
-    city = F.when(_raw("City_id").rlike(_DIGITS), _raw("City_id").try_cast("long"))
-    return {
-        "city_id": F.when(city.between(1, 2**31 - 1), city).cast("int"),
-        "date": parsed_date(),
-        "hour": hour_of_day(),
-        "temp": _number("Temp"),
-        "wind_speed": _number("Wind_speed"),
-        "description": F.lower(_raw("Description")),
-        "precipitation": _number("Precipitation"),
-        "humidity": F.round(_number("Humidity")).try_cast("int"),
-    }
-
-
-def with_typed(raw: DataFrame) -> DataFrame:
-    """``raw`` plus ``_<column>`` for each silver column (null where invalid) and ``_humidity_value`` (the
-    unrounded number, for the range check); each regex is evaluated once per row."""
-    return raw.select(
+def classify(raw: DataFrame) -> DataFrame:
+    """``raw`` plus :data:`TYPED_COLUMNS` and ``reason`` (every failing rule, ``;``-joined; null = valid)."""
+    parsed = raw.select(
         "*",
-        *[c.alias(f"_{n}") for n, c in typed_columns().items()],
-        _number("Humidity").alias("_humidity_value"),
+        _cast("City_id", "long").alias("_v_city"),
+        _cast("Date", "date").alias("_date"),
+        _cast("Hour", "int").alias("_v_hour"),
+        _cast("Temp", "double").alias("_temp"),
+        _cast("Wind_speed", "double").alias("_wind_speed"),
+        F.lower(F.trim(F.col("Description"))).alias("_description"),
+        _cast("Precipitation", "double").alias("_precipitation"),
+        _cast("Humidity", "double").alias("_v_humidity"),
     )
-
-
-def _check(raw: str, code: str, typed: str) -> Column:
-    """``missing_<code>`` when blank, ``bad_<code>`` when unparsable (typed column null), else null."""
-    return F.when(_missing(raw), F.lit(f"missing_{code}")).when(F.col(typed).isNull(), F.lit(f"bad_{code}"))
-
-
-def reason() -> Column:
-    """Every failing rule of a row of :func:`with_typed`, ``;``-joined in column order; null if valid."""
-    checks = [
-        _check("City_id", "city_id", "_city_id"),
-        _check("Date", "date", "_date"),
-        _check("Hour", "hour", "_hour"),
-        _check("Temp", "temp", "_temp").when(
-            ~F.col("_temp").between(TEMP_MIN, TEMP_MAX), F.lit("temp_out_of_range")
-        ),
-        _check("Wind_speed", "wind_speed", "_wind_speed").when(
-            F.col("_wind_speed") < 0, F.lit("wind_speed_negative")
-        ),
-        F.when(_missing("Description"), F.lit("missing_description")),
-        _check("Precipitation", "precipitation", "_precipitation").when(
-            F.col("_precipitation") < 0, F.lit("precipitation_negative")
-        ),
-        _check("Humidity", "humidity", "_humidity_value").when(
-            ~F.col("_humidity_value").between(0, 100), F.lit("humidity_out_of_range")
-        ),
-    ]
-    joined = F.concat_ws(";", *checks)
-    return F.when(joined != "", joined)
+    valid = RULES[0].ok()
+    for rule in RULES[1:]:
+        valid = valid & rule.ok()
+    reasons = F.concat_ws(";", *[rule.reason() for rule in RULES])
+    hour = F.col("_v_hour")
+    return parsed.select(
+        *raw.columns,
+        F.col("_v_city").try_cast("int").alias("_city_id"),
+        "_date",
+        (hour % 100 + (hour / 100).cast("int")).cast("int").alias("_hour"),  # 0–23 as is, 2300 → 23
+        "_temp",
+        "_wind_speed",
+        "_description",
+        "_precipitation",
+        F.round(F.col("_v_humidity")).try_cast("int").alias("_humidity"),
+        F.when(valid, F.lit(None)).otherwise(reasons).alias("reason"),  # null `valid` → reasons
+    )
