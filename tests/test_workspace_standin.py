@@ -215,3 +215,37 @@ def test_state_survives_a_restart_and_lost_runs_end(tmp_path: Path):
         assert "restarted" in lost.state.state_message
     finally:
         ws.stop()
+
+
+def test_tasks_fork_fresh_from_the_warm_python_and_it_stops_with_the_workspace(tmp_path: Path):
+    """Each spark_python_task runs like ``python <file>``: its own __main__, folder, sys.path[0] and
+    module state (a change to an already imported module does not reach the next task); the warm server
+    it was forked from ends with the workspace."""
+    probe = tmp_path / "jobs" / "probe.py"
+    probe.parent.mkdir()
+    probe.write_text(
+        "import os, sys, pyspark.sql\n"
+        "print('seen', getattr(pyspark.sql, 'probe_marker', None), 'main', __name__)\n"
+        "pyspark.sql.probe_marker = 'set'\n"
+        "print('cwd', os.getcwd(), 'path0', sys.path[0], 'parent', os.getppid())\n"
+        "print('preloaded', 'pyspark.sql.connect.session' in sys.modules)\n"
+    )
+    ws = Workspace(tmp_path / "ws")
+    try:
+        w = ws.client()
+        job_id = python_job(w, "probe", str(probe))
+        logs = []
+        for _ in range(2):
+            run = w.jobs.run_now(job_id).result(timeout=dt.timedelta(seconds=60))
+            assert run.state.result_state == jobs.RunResultState.SUCCESS
+            logs.append((ws.config.data_dir / "run-logs" / str(run.run_id) / "main.log").read_text())
+    finally:
+        ws.stop()
+    for log in logs:
+        assert "seen None main __main__" in log
+        assert f"cwd {probe.parent} path0 {probe.parent}" in log
+        assert "preloaded True" in log  # forked from the warm server, not a cold interpreter
+    parents = {int(log.split("parent ")[1].split()[0]) for log in logs}
+    assert len(parents) == 1  # both forked by the same server
+    server = parents.pop()
+    wait_until(lambda: not Path(f"/proc/{server}").exists(), 10, "the warm Python server ended")

@@ -19,7 +19,8 @@ Served (see README "What the workspace stand-in serves"):
   ``max_results``/``page_token`` on every list (keyset tokens bound to their listing).
 - Jobs 2.2 (and 2.1 paths): create, get, list, reset, update, delete, run-now (``idempotency_token``),
   runs/submit, runs/get, runs/list, runs/cancel, runs/get-output; ``spark_python_task`` and
-  ``python_wheel_task`` run in worker processes against Sail, ``depends_on``, queueing at
+  ``python_wheel_task`` run in worker processes against Sail (Python files forked from a warm
+  interpreter, ``warm_python.py``), ``depends_on``, queueing at
   ``max_concurrent_runs``, ``timeout_seconds``, ``webhook_notifications``.
 - SQL statements 2.0: execute (named parameters, ``catalog``/``schema``, ``wait_timeout``,
   ``on_wait_timeout``, INLINE JSON_ARRAY), get, cancel, result chunk 0 — executed on Sail over Spark Connect.
