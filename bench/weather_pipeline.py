@@ -10,7 +10,11 @@ memory on free ports, generates the files with ``sample_data.weather_files`` (on
 * ``pipeline``: the ``climatelake_weather_ingest`` run, end to end (three task processes), and each task;
 * ``bare``: one Spark Connect session reading the same CSV files, typing them, grouping per city and day
   with the same aggregates and writing the result as Delta — what the pipeline would cost without
-  bronze, validation, de-duplication, MERGE and the ledger. Target: pipeline ≤ 2× bare;
+  bronze, validation, de-duplication, MERGE and the ledger. Target: pipeline ≤ 2× bare. The engine's
+  very first query is ~1.5 s slower (warm-up); the ratio uses the best of two warm runs, since the
+  pipeline too runs on a warm engine;
+* ``floor``: the steps the pipeline cannot skip (CSV → Delta copy, validation, typed write, daily
+  aggregation), each alone: a lower bound for any pipeline that lands these tables on this engine;
 * ``re-run`` with no new files, and ``incremental``: one new file of 10 cities MERGEd into the full silver;
 * ``request``: one ``climatelake_weather_request`` run for ``--request-cities`` cities over the whole range,
   hourly: result rows / task seconds.
@@ -91,6 +95,39 @@ def bare(spark, raw_root: str, out: str) -> float:
     return time.perf_counter() - started
 
 
+def floor_steps(spark, raw_root: str, catalog: str, out: str) -> dict[str, float]:
+    """The steps no bronze → silver → gold pipeline of these tables can skip, each alone in one warm
+    session, with none of the pipeline's own work (task starts, ledger, staging, de-duplication, catalog):
+    copy the CSV rows to Delta (bronze), validate every row (silver's rules), write the typed rows (silver),
+    aggregate them per day (gold). Their sum is a lower bound for the pipeline on this engine."""
+    from gold_weather import weather_daily
+    from pyspark.sql import functions as F
+    from weather_quality import classify
+
+    bronze = spark.table(f"{catalog}.bronze.weather_hourly_raw")
+    silver = spark.table(f"{catalog}.silver.weather_hourly")
+    steps = {
+        "copy CSV → Delta": lambda: (
+            spark.read.option("header", True)
+            .csv(raw_root)
+            .write.format("delta")
+            .mode("overwrite")
+            .save(f"{out}/copy")
+        ),
+        "validate": lambda: classify(bronze).where(F.col("reason").isNull()).count(),
+        "write typed rows": lambda: silver.write.format("delta").mode("overwrite").save(f"{out}/typed"),
+        "daily aggregates": lambda: (
+            weather_daily(silver).write.format("delta").mode("overwrite").save(f"{out}/daily")
+        ),
+    }
+    seconds = {}
+    for name, step in steps.items():
+        started = time.perf_counter()
+        step()
+        seconds[name] = time.perf_counter() - started
+    return seconds
+
+
 def task_seconds(run) -> dict[str, float]:
     return {t.task_key: (t.end_time - t.start_time) / 1000 for t in run.tasks or []}
 
@@ -140,8 +177,13 @@ def main(argv: list[str] | None = None) -> int:
             spark = SparkSession.builder.remote(f"sc://127.0.0.1:{stack.ports['sail']}").create()
             account = settings.storage_account
             raw_root = f"abfss://raw@{account}.dfs.core.windows.net/weather"
-            bare_s = bare(spark, raw_root, f"abfss://lake@{account}.dfs.core.windows.net/bench/bare_daily")
-            print(f"bare read+groupBy+Delta write: {bare_s:.1f} s ({rows / bare_s:,.0f} rows/s)")
+            out = f"abfss://lake@{account}.dfs.core.windows.net/bench/bare_daily"
+            cold_s = bare(spark, raw_root, out)  # the engine's first query pays its warm-up
+            bare_s = min(bare(spark, raw_root, out) for _ in range(2))
+            print(
+                f"bare read+groupBy+Delta write: {bare_s:.1f} s ({rows / bare_s:,.0f} rows/s; "
+                f"{cold_s:.1f} s as the engine's first query)"
+            )
 
             run = run_job(w, settings.ingest_job_name, timeout=dt.timedelta(hours=1))
             pipeline_s = run_seconds(run)
@@ -152,6 +194,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"pipeline / bare: {pipeline_s / bare_s:.2f}× (target ≤ 2×)")
             silver = spark.table(f"{settings.catalog}.silver.weather_hourly").count()
             print(f"silver rows: {silver:,}")
+            floor = floor_steps(
+                spark, raw_root, settings.catalog, f"abfss://lake@{account}.dfs.core.windows.net/bench/floor"
+            )
+            steps = ", ".join(f"{k} {v:.1f} s" for k, v in floor.items())
+            total = sum(floor.values())
+            print(f"floor, the required steps alone: {total:.1f} s = {total / bare_s:.2f}× bare ({steps})")
 
             run = run_job(w, settings.ingest_job_name, timeout=dt.timedelta(hours=1))
             print(f"ingest re-run, no new files: {run_seconds(run):.1f} s ({_tasks(run)})")
