@@ -53,13 +53,12 @@ TYPED_COLUMNS = (
 
 @dataclass(frozen=True)
 class FieldRule:
-    """One raw field: its format pattern, its parsed value (a column of the first projection), the
-    condition for a parsed value, and an optional range check with its reason code."""
+    """One raw field: its format pattern, the condition on its parsed value (a column of
+    :func:`classify`'s first projection), and an optional range check with its reason code."""
 
     raw: str
     code: str
     pattern: str | None
-    parsed: str
     accept: Column
     range_code: str | None = None
     in_range: Column | None = None
@@ -89,48 +88,30 @@ def _hour_accepted(value: Column) -> Column:
     return value.between(0, 23) | ((value % 100 == 0) & value.between(100, 2300))
 
 
+def _number_rule(raw: str, code: str, parsed: str, range_code: str, in_range: Column) -> FieldRule:
+    """A decimal-number field: it parses when the pattern matches and the cast succeeds."""
+    return FieldRule(raw, code, _NUMBER, F.col(parsed).isNotNull(), range_code, in_range)
+
+
 RULES = (
-    FieldRule("City_id", "city_id", _DIGITS, "_v_city", F.col("_v_city").between(1, 2**31 - 1)),
-    FieldRule("Date", "date", _DATE, "_date", F.col("_date").isNotNull()),
-    FieldRule("Hour", "hour", _DIGITS, "_v_hour", _hour_accepted(F.col("_v_hour"))),
-    FieldRule(
-        "Temp",
-        "temp",
-        _NUMBER,
-        "_temp",
-        F.col("_temp").isNotNull(),
-        "temp_out_of_range",
-        F.col("_temp").between(TEMP_MIN, TEMP_MAX),
-    ),
-    FieldRule(
-        "Wind_speed",
-        "wind_speed",
-        _NUMBER,
-        "_wind_speed",
-        F.col("_wind_speed").isNotNull(),
-        "wind_speed_negative",
-        F.col("_wind_speed") >= 0,
-    ),
-    FieldRule("Description", "description", None, "_description", F.col("_description") != ""),
-    FieldRule(
+    FieldRule("City_id", "city_id", _DIGITS, F.col("_v_city").between(1, 2**31 - 1)),
+    FieldRule("Date", "date", _DATE, F.col("_date").isNotNull()),
+    FieldRule("Hour", "hour", _DIGITS, _hour_accepted(F.col("_v_hour"))),
+    _number_rule("Temp", "temp", "_temp", "temp_out_of_range", F.col("_temp").between(TEMP_MIN, TEMP_MAX)),
+    _number_rule("Wind_speed", "wind_speed", "_wind_speed", "wind_speed_negative", F.col("_wind_speed") >= 0),
+    FieldRule("Description", "description", None, F.col("_description") != ""),
+    _number_rule(
         "Precipitation",
         "precipitation",
-        _NUMBER,
         "_precipitation",
-        F.col("_precipitation").isNotNull(),
         "precipitation_negative",
         F.col("_precipitation") >= 0,
     ),
-    FieldRule(
-        "Humidity",
-        "humidity",
-        _NUMBER,
-        "_v_humidity",
-        F.col("_v_humidity").isNotNull(),
-        "humidity_out_of_range",
-        F.col("_v_humidity").between(0, 100),
+    _number_rule(
+        "Humidity", "humidity", "_v_humidity", "humidity_out_of_range", F.col("_v_humidity").between(0, 100)
     ),
 )
+"""Every field's checks, in column order (the order of the reasons)."""
 
 
 def _cast(name: str, to: str) -> Column:
