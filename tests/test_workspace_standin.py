@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from databricks.sdk.service import jobs
 from emulators.common.event_sink import EventSink
 from emulators.stack import wait_until
 from emulators.workspace.testing import InProcessWorkspace
+from emulators.workspace.warm_python import WarmPython
 
 
 class Workspace(InProcessWorkspace):
@@ -249,3 +252,54 @@ def test_tasks_fork_fresh_from_the_warm_python_and_it_stops_with_the_workspace(t
     assert len(parents) == 1  # both forked by the same server
     server = parents.pop()
     wait_until(lambda: not Path(f"/proc/{server}").exists(), 10, "the warm Python server ended")
+
+
+def test_plain_processes_when_the_warm_python_is_off_or_cannot_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """``CLIMATELAKE_WORKSPACE_WARM_TASKS=0`` runs tasks as plain ``python`` processes; a warm server that
+    cannot start says why (the runner then falls back to a process)."""
+    broken = WarmPython(python="/bin/false")
+    with pytest.raises(RuntimeError, match="did not start"):
+        broken.start(str(tmp_path / "x.py"), [], str(tmp_path), {}, tmp_path / "x.log")
+    broken.stop()
+    monkeypatch.setenv("CLIMATELAKE_WORKSPACE_WARM_TASKS", "0")
+    ws = Workspace(tmp_path / "ws")
+    try:
+        w = ws.client()
+        paths = job_files(tmp_path)
+        run = w.jobs.run_now(python_job(w, "plain", paths["ok"])).result(timeout=dt.timedelta(seconds=60))
+        assert run.state.result_state == jobs.RunResultState.SUCCESS
+        log = (ws.config.data_dir / "run-logs" / str(run.run_id) / "main.log").read_text()
+        assert "args ['--id', 'none']" in log
+        run = w.jobs.run_now(python_job(w, "plain-fail", paths["fail"])).result(
+            timeout=dt.timedelta(seconds=60)
+        )
+        assert run.state.result_state == jobs.RunResultState.FAILED
+        assert "boom: the input is wrong" in run.state.state_message
+    finally:
+        ws.stop()
+
+
+def test_a_task_does_not_outlive_a_dead_warm_python(tmp_path: Path):
+    """If the warm server dies, its running task is killed with it and the run ends INTERNAL_ERROR."""
+    sleeper = tmp_path / "sleeper.py"
+    sleeper.write_text(
+        "import os, time\nprint('pids', os.getpid(), os.getppid(), flush=True)\ntime.sleep(120)\n"
+    )
+    ws = Workspace(tmp_path / "ws")
+    try:
+        w = ws.client()
+        run_id = w.jobs.run_now(python_job(w, "sleeper", str(sleeper))).run_id
+        log = ws.config.data_dir / "run-logs" / str(run_id) / "main.log"
+        wait_until(lambda: log.is_file() and "pids" in log.read_text(), 30, "the task started")
+        task_pid, server_pid = (int(p) for p in log.read_text().split("pids ")[1].split()[:2])
+        os.kill(server_pid, signal.SIGKILL)
+        wait_until(
+            lambda: w.jobs.get_run(run_id).state.life_cycle_state == jobs.RunLifeCycleState.INTERNAL_ERROR,
+            30,
+            "the run ended INTERNAL_ERROR",
+        )
+        wait_until(lambda: not Path(f"/proc/{task_pid}").exists(), 10, "the task process is gone")
+    finally:
+        ws.stop()

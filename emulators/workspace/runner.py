@@ -336,10 +336,16 @@ class RunExecutor:
         warm: bool = False,
     ) -> tuple[str, str]:
         with open(log_path, "wb") as log_file:
-            process: subprocess.Popen | WarmTask
+            process: subprocess.Popen | WarmTask | None
+            process = None
             if warm and self._warm is not None:
-                process = self._warm.start(command[1], command[2:], cwd, env, log_path)
-            else:
+                try:
+                    process = self._warm.start(command[1], command[2:], cwd, env, log_path)
+                except (OSError, RuntimeError):  # a plain process is slower, not wrong
+                    log.exception(
+                        "the warm Python could not start task %s; starting a process", spec["task_key"]
+                    )
+            if process is None:
                 process = subprocess.Popen(
                     command,
                     cwd=cwd,

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import json
 import os
 import runpy
 import select
 import selectors
+import shutil
 import signal
 import socket
 import subprocess
@@ -73,6 +75,13 @@ def _run_task(request: dict[str, Any]) -> int:
     return code
 
 
+def _die_with_parent() -> None:
+    """Linux: the kernel kills the task if the server dies, so a task never outlives what reports it."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def serve(socket_path: str) -> None:
     """Accept task requests until the parent process goes away; fork one child per request."""
     for name in PRELOAD:
@@ -92,8 +101,9 @@ def serve(socket_path: str) -> None:
                 request = json.loads(reader.readline())
             pid = os.fork()
             if pid == 0:  # the task
-                listener.close()
-                connection.close()
+                for other in (listener, connection, *children.values()):
+                    other.close()
+                _die_with_parent()
                 os._exit(_run_task(request))
             children[pid] = connection
             connection.sendall(json.dumps({"pid": pid}).encode() + b"\n")
@@ -153,29 +163,39 @@ class WarmTask:
 class WarmPython:
     """Starts the warm server on first use and runs task files through it."""
 
-    def __init__(self) -> None:
+    def __init__(self, python: str = sys.executable) -> None:
+        self._python = python
         self._lock = threading.Lock()
         self._server: subprocess.Popen | None = None
-        self._folder = tempfile.mkdtemp(prefix="climatelake-warm-")
-        self._socket = os.path.join(self._folder, "tasks.sock")
+        self._folder: str | None = None
+
+    @property
+    def _socket(self) -> str:
+        assert self._folder is not None
+        return os.path.join(self._folder, "tasks.sock")
 
     def _ensure_server(self) -> None:
         with self._lock:
             if self._server is not None and self._server.poll() is None:
                 return
-            if os.path.exists(self._socket):
-                os.unlink(self._socket)
-            self._server = subprocess.Popen(
-                [sys.executable, "-m", "emulators.workspace.warm_python", self._socket],
-                cwd=str(Path(__file__).resolve().parents[2]),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-            )
+            self._stop_server()
+            self._folder = tempfile.mkdtemp(prefix="climatelake-warm-")
+            errors = Path(self._folder, "server.err")
+            with open(errors, "wb") as stderr:  # PySpark's import warnings; the reason if it cannot start
+                self._server = subprocess.Popen(
+                    [self._python, "-m", "emulators.workspace.warm_python", self._socket],
+                    cwd=str(Path(__file__).resolve().parents[2]),
+                    stdout=subprocess.PIPE,
+                    stderr=stderr,
+                )
             assert self._server.stdout is not None
             if self._server.stdout.readline().strip() != b"ready":
-                raise RuntimeError("the warm Python server did not start")
+                tail = errors.read_text(errors="replace").strip().splitlines()[-5:]
+                self._stop_server()
+                raise RuntimeError("the warm Python server did not start: " + " | ".join(tail))
 
     def start(self, path: str, args: list[str], cwd: str, env: dict[str, str], log: Path) -> WarmTask:
+        """Fork the task; RuntimeError if the server cannot start (the runner then starts a process)."""
         self._ensure_server()
         connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         connection.connect(self._socket)
@@ -185,14 +205,18 @@ class WarmPython:
 
     def stop(self) -> None:
         with self._lock:
-            if self._server is not None:
-                self._server.kill()
-                self._server.wait()
-                self._server.stdout.close() if self._server.stdout else None
-                self._server = None
-        if os.path.exists(self._socket):
-            os.unlink(self._socket)
-        os.rmdir(self._folder) if os.path.isdir(self._folder) else None
+            self._stop_server()
+
+    def _stop_server(self) -> None:
+        if self._server is not None:
+            self._server.kill()
+            self._server.wait()
+            if self._server.stdout is not None:
+                self._server.stdout.close()
+            self._server = None
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
 
 
 if __name__ == "__main__":
