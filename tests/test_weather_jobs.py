@@ -18,10 +18,12 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.jobs import RunResultState
+from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
 from climatelake import bundle, sample_data
 from climatelake.bootstrap import bootstrap, run_job, upload_weather_files
+from climatelake.lake import storage_options
 from climatelake.settings import Settings
 from emulators.stack import Stack
 
@@ -358,12 +360,32 @@ def test_city_coverage_matches_the_oracle(pipeline: Pipeline, oracle: Oracle):
         assert row["completeness"] == pytest.approx(len(days) / (span * 24), abs=0.00006)
 
 
+def _delta_versions(pipeline: Pipeline) -> dict[str, int]:
+    """Each table's Delta version, read by the deltalake library from the location Unity Catalog gives."""
+    options = storage_options(pipeline.settings)
+    return {
+        t: DeltaTable(
+            pipeline.w.tables.get(f"{CATALOG}.{t}").storage_location, storage_options=options
+        ).version()
+        for t in (*TABLES, "gold.build_log")
+    }
+
+
 def test_rerunning_ingest_changes_nothing(pipeline: Pipeline):
     before = {t: sorted(map(repr, pipeline.rows(t))) for t in TABLES}
-    run_job(pipeline.w, pipeline.settings.ingest_job_name)
+    versions = _delta_versions(pipeline)
+    run = run_job(pipeline.w, pipeline.settings.ingest_job_name)
+    assert run.state.result_state == RunResultState.SUCCESS
     after = {t: sorted(map(repr, pipeline.rows(t))) for t in TABLES}
-    for table in TABLES:  # gold is rebuilt from silver: the same rows again
+    for table in TABLES:
         assert after[table] == before[table], table
+    assert _delta_versions(pipeline) == versions  # not even a new version of the same rows
+    builds = pipeline.rows("gold.build_log", "built_at")
+    silver = DeltaTable(
+        pipeline.w.tables.get(f"{CATALOG}.silver.weather_hourly").storage_location,
+        storage_options=storage_options(pipeline.settings),
+    )
+    assert builds[-1]["silver_version"] == silver.version()  # gold was built from the silver it skips on
 
 
 def _request_rows(pipeline: Pipeline, request_id: str) -> list[dict]:
@@ -390,3 +412,20 @@ def test_concurrent_and_repeated_runs_of_one_request_give_one_result(pipeline: P
     assert [_normalise(r) for r in _request_rows(pipeline, "concurrent_1")] == expected
     run_job(pipeline.w, pipeline.settings.weather_job_name, **params)
     assert [_normalise(r) for r in _request_rows(pipeline, "concurrent_1")] == expected
+
+
+def test_new_data_rebuilds_gold_from_the_new_silver(pipeline: Pipeline):
+    """Runs last (it adds a file): new rows reach silver, and gold is rebuilt from the new silver version."""
+    builds_before = len(pipeline.rows("gold.build_log"))
+    hours = sample_data.generate_hourly([71], dt.date(2024, 6, 1), dt.date(2024, 6, 2))
+    upload_weather_files(
+        pipeline.settings, {"city=71/new.csv": sample_data.rows_to_csv(map(sample_data.format_row, hours))}
+    )
+    run = run_job(pipeline.w, pipeline.settings.ingest_job_name)
+    assert run.state.result_state == RunResultState.SUCCESS
+    daily = [r for r in pipeline.rows("gold.weather_daily", "date") if r["city_id"] == 71]
+    assert [(str(r["date"]), r["hours_observed"]) for r in daily] == [("2024-06-01", 24), ("2024-06-02", 24)]
+    builds = pipeline.rows("gold.build_log", "built_at")
+    assert len(builds) == builds_before + 1
+    assert builds[-1]["silver_version"] == _delta_versions(pipeline)["silver.weather_hourly"]
+    assert builds[-1]["run_id"] == str(run.run_id)

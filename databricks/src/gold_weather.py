@@ -1,9 +1,12 @@
-"""Gold: daily aggregates and per-city coverage, rebuilt whole from silver on every run.
+"""Gold: daily aggregates and per-city coverage, rebuilt whole from silver whenever silver has changed.
 
 Why rebuild rather than update affected days: a full rebuild is idempotent by construction (the same silver
 gives the same gold, whatever ran before), and on this engine rebuilding from 10 M hourly rows takes
-2–4 s, task process included; tracking which days a MERGE touched would save little and add a way to be
-wrong. The aggregate definitions are the ones
+1.5–2 s, task process included; tracking which days a MERGE touched would save little and add a way to be
+wrong. Why skip when silver has not changed: a re-run must change nothing — not even a new Delta version of
+the same rows, which readers polling versions (Delta Sharing recipients, caches) would take for new data.
+``gold.build_log`` records the silver version each build read (appended after both tables are written, so
+a crash in between only means the next run builds again). The aggregate definitions are the ones
 the request job's ``granularity=daily`` uses (``extract_request.daily_aggregates``), so both agree.
 
 * ``gold.weather_daily``: city_id, date, temp_min, temp_max, temp_mean, precipitation_sum,
@@ -16,10 +19,18 @@ the request job's ``granularity=daily`` uses (``extract_request.daily_aggregates
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 
 from extract_request import daily_aggregates
-from lakehouse import ensure_schema, spark_session, write_table
-from pyspark.sql import DataFrame
+from lakehouse import (
+    delta_version,
+    ensure_schema,
+    register_table,
+    spark_session,
+    table_exists,
+    write_table,
+)
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 DAILY_METRICS = ("temp", "precipitation", "humidity", "wind_speed", "description")
@@ -61,15 +72,39 @@ def main() -> None:
 
     spark = spark_session("climatelake-gold-weather")
     ensure_schema(spark, args.catalog, "gold")
-    hourly = spark.table(f"{args.catalog}.silver.weather_hourly")
     daily_name = f"{args.catalog}.gold.weather_daily"
+    coverage_name = f"{args.catalog}.gold.city_coverage"
+    builds_name = f"{args.catalog}.gold.build_log"
+    builds_path = f"{args.lake_root}/gold/build_log"
+    silver_version = delta_version(spark, f"{args.lake_root}/silver/weather_hourly")
+    if silver_version is None:
+        print("gold: silver has no data yet; nothing to build")
+        return
+    built = [daily_name, coverage_name, builds_name]
+    if all(table_exists(spark, t) for t in built) and last_build(spark, builds_name) == silver_version:
+        print(f"gold: silver unchanged since the last build (version {silver_version}); nothing rebuilt")
+        return
+    hourly = spark.table(f"{args.catalog}.silver.weather_hourly")
     write_table(weather_daily(hourly), daily_name, f"{args.lake_root}/gold/weather_daily")
-    write_table(
-        city_coverage(spark.table(daily_name)),
-        f"{args.catalog}.gold.city_coverage",
-        f"{args.lake_root}/gold/city_coverage",
+    write_table(city_coverage(spark.table(daily_name)), coverage_name, f"{args.lake_root}/gold/city_coverage")
+    record_build(spark, builds_name, builds_path, silver_version, args.run_id)
+    print(f"gold: weather_daily and city_coverage rebuilt from silver version {silver_version}")
+
+
+def last_build(spark: SparkSession, builds_name: str) -> int | None:
+    """The silver version the newest gold build was made from."""
+    newest = spark.table(builds_name).orderBy(F.col("built_at").desc()).limit(1).collect()
+    return newest[0]["silver_version"] if newest else None
+
+
+def record_build(spark: SparkSession, name: str, location: str, silver_version: int, run_id: str) -> None:
+    """Append one row to ``gold.build_log``: which silver version this build read, by which run, when."""
+    row = spark.createDataFrame(
+        [(silver_version, run_id, dt.datetime.now(dt.UTC).replace(tzinfo=None))],
+        "silver_version long, run_id string, built_at timestamp",
     )
-    print("gold: weather_daily and city_coverage rebuilt")
+    row.write.format("delta").mode("append").save(location)
+    register_table(spark, name, location)
 
 
 if __name__ == "__main__":

@@ -59,6 +59,24 @@ def table_exists(spark: SparkSession, full_name: str) -> bool:
     return True
 
 
+def delta_version(spark: SparkSession, location: str) -> int | None:
+    """The latest commit version of the Delta table at ``location`` (None if there is none), from the
+    names of its ``_delta_log/<version>.json`` files: Sail has no ``DESCRIBE HISTORY``, and a listing reads
+    no file contents on either engine."""
+    try:
+        listing = (
+            spark.read.format("binaryFile")
+            .option("pathGlobFilter", "*.json")
+            .load(f"{location}/_delta_log")
+            .select("path")
+            .collect()
+        )
+    except Exception:  # no such folder: no table yet
+        return None
+    versions = [int(name) for r in listing if (name := r["path"].rsplit("/", 1)[-1][:-5]).isdigit()]
+    return max(versions, default=None)
+
+
 def sql_list(values: list[str]) -> str:
     """A SQL ``IN`` list of string literals (single quotes doubled)."""
     return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
