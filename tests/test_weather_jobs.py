@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import statistics
-import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from climatelake import bundle, sample_data
 from climatelake.bootstrap import bootstrap, run_job, upload_weather_files
 from climatelake.lake import storage_options
 from climatelake.settings import Settings
-from emulators.stack import Stack
+from emulators.stack import Stack, wait_until
 
 pytestmark = pytest.mark.stack
 
@@ -101,7 +100,13 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
             ",".join(sample_data.COLUMNS[:-1]) + "\n32,2024-01-01,0,1.0,2.0,mist,0.0\n"
         ).encode()
         upload_weather_files(settings, files)
-        time.sleep(1.1)  # modification times have 1-second resolution: make the re-delivery clearly later
+        raw = BlobServiceClient.from_connection_string(settings.storage_connection_string)
+        first_modified = (
+            raw.get_blob_client(settings.raw_container, "weather/city=41/a_first.csv").get_blob_properties()
+        ).last_modified
+        wait_until(  # modification times have 1-second resolution: the re-delivery must be a second later
+            lambda: dt.datetime.now(dt.UTC).replace(microsecond=0) > first_modified, 5, "the next second"
+        )
         upload_weather_files(settings, {"city=41/b_later.csv": sample_data.rows_to_csv(_later_file(first))})
         run_job(w, settings.ingest_job_name)
         spark = SparkSession.builder.remote(f"sc://127.0.0.1:{stack.ports['sail']}").create()
