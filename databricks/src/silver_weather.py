@@ -48,11 +48,11 @@ def pending_files(spark: SparkSession, catalog: str) -> list[str]:
     return [r["file_id"] for r in pending.select("file_id").collect()]
 
 
-def split_duplicates(valid: DataFrame) -> tuple[DataFrame, DataFrame]:
-    """(winners, losers) of the valid rows: one winner per key; losers only where a key repeats."""
+def split_duplicates(valid: DataFrame) -> tuple[DataFrame, DataFrame | None]:
+    """(winners, losers) of the valid rows: one winner per key; losers None when no key repeats."""
     repeated = valid.groupBy(*KEYS).count().where(F.col("count") > 1).select(*KEYS)
     if repeated.limit(1).count() == 0:
-        return valid, valid.limit(0)
+        return valid, None
     order = Window.partitionBy(*KEYS).orderBy(
         F.col("source_modified").desc(), F.col("source_file").desc(), F.col("source_row").desc()
     )
@@ -95,10 +95,12 @@ def main() -> None:
     classified = spark.read.format("delta").load(staging)
 
     winners, losers = split_duplicates(classified.where(F.col("reason").isNull()))
-    superseded = bronze.join(  # valid rows were staged without their raw text: take it from bronze
-        losers.select("file_id", "source_row"), ["file_id", "source_row"], "left_semi"
-    ).withColumn("reason", F.lit("duplicate_superseded"))
-    rejected = classified.where(bad).select(*superseded.columns).unionByName(superseded)
+    rejected = classified.where(bad).select(*bronze.columns, "reason")
+    if losers is not None:  # valid rows were staged without their raw text: take it from bronze
+        superseded = bronze.join(
+            losers.select("file_id", "source_row"), ["file_id", "source_row"], "left_semi"
+        )
+        rejected = rejected.unionByName(superseded.withColumn("reason", F.lit("duplicate_superseded")))
     quarantine = rejected.select(
         *[F.col(c).alias(c.lower()) for c in RAW_COLUMNS],
         "source_file",
