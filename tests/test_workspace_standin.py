@@ -303,3 +303,22 @@ def test_a_task_does_not_outlive_a_dead_warm_python(tmp_path: Path):
         wait_until(lambda: not Path(f"/proc/{task_pid}").exists(), 10, "the task process is gone")
     finally:
         ws.stop()
+
+
+def test_the_warm_python_is_ready_before_the_first_run_and_never_outlives_a_stop(tmp_path: Path):
+    """The runner starts its warm Python in the background at start-up (the first task does not wait
+    for PySpark's imports); stopping the workspace at once, while that start is under way, leaves none."""
+    ws = Workspace(tmp_path / "quick")
+    ws.stop()  # possibly while the server is still importing
+    warm = ws.app.extensions["workspace"].executor._warm
+    assert warm._server is None and warm._folder is None
+
+    ws = Workspace(tmp_path / "ws")
+    try:
+        warm = ws.app.extensions["workspace"].executor._warm
+        wait_until(lambda: warm._server is not None, 30, "the warm Python started without any run")
+        server = warm._server
+        assert server.poll() is None
+    finally:
+        ws.stop()
+    assert server.poll() is not None

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import time
 from functools import reduce
 
 from lakehouse import (
@@ -28,6 +29,7 @@ from lakehouse import (
     ensure_schema,
     spark_session,
     sql_list,
+    step,
     table_exists,
     write_table,
 )
@@ -96,14 +98,16 @@ def main() -> None:
     args = parser.parse_args()
 
     spark = spark_session("climatelake-bronze-weather")
-    ensure_schema(spark, args.catalog, "bronze")
     ledger_name = f"{args.catalog}.bronze.ingest_ledger"
     ledger_path = f"{args.lake_root}/bronze/ingest_ledger"
     bronze_name = f"{args.catalog}.bronze.weather_hourly_raw"
-    if not table_exists(spark, ledger_name):
-        write_table(spark.createDataFrame([], LEDGER_SCHEMA), ledger_name, ledger_path)
-    known = {r["file_id"] for r in spark.table(ledger_name).select("file_id").collect()}
-    new_files = [f for f in list_files(spark, args.raw_root) if file_id(f) not in known]
+    with step("schema and ledger ready"):
+        ensure_schema(spark, args.catalog, "bronze")
+        if not table_exists(spark, ledger_name):
+            write_table(spark.createDataFrame([], LEDGER_SCHEMA), ledger_name, ledger_path)
+    with step("list new files"):
+        known = {r["file_id"] for r in spark.table(ledger_name).select("file_id").collect()}
+        new_files = [f for f in list_files(spark, args.raw_root) if file_id(f) not in known]
 
     root = container_root(args.raw_root)
     totals = {"ingested": 0, "rejected": 0}
@@ -142,6 +146,7 @@ def ingest_chunk(
             None,
         )
 
+    started = time.perf_counter()
     for f in files:
         frame = spark.read.option("header", True).option("inferSchema", False).csv(f"{root}/{f['path']}")
         problem = header_problem(frame.columns)
@@ -159,22 +164,29 @@ def ingest_chunk(
             F.lit(run_id).alias("run_id"),
         )
         accepted.append((f, rows))
+    print(f"  check {len(files)} headers: {time.perf_counter() - started:.2f} s", flush=True)
     if accepted:
         batch = reduce(DataFrame.unionByName, [rows for _, rows in accepted])
         ids = [file_id(f) for f, _ in accepted]
         bronze_path = f"{lake_root}/bronze/weather_hourly_raw"
-        if table_exists(spark, bronze_name):
-            write_table(batch, bronze_name, bronze_path, replace_where=f"file_id IN ({sql_list(ids)})")
-        else:
-            write_table(batch, bronze_name, bronze_path)
-        counted = (
-            spark.table(bronze_name).where(F.col("file_id").isin(ids)).groupBy("file_id").agg(F.count("*"))
-        )
-        counts = {r[0]: r[1] for r in counted.collect()}
+        with step(f"write {len(ids)} files to bronze"):
+            if table_exists(spark, bronze_name):
+                write_table(batch, bronze_name, bronze_path, replace_where=f"file_id IN ({sql_list(ids)})")
+            else:
+                write_table(batch, bronze_name, bronze_path)
+        with step("count their rows"):
+            counted = (
+                spark.table(bronze_name)
+                .where(F.col("file_id").isin(ids))
+                .groupBy("file_id")
+                .agg(F.count("*"))
+            )
+            counts = {r[0]: r[1] for r in counted.collect()}
         entries += [entry(f, "ingested", None, counts.get(file_id(f), 0)) for f, _ in accepted]
     if entries:
-        ledger = spark.createDataFrame(entries, LEDGER_SCHEMA)
-        ledger.write.format("delta").mode("append").save(f"{lake_root}/bronze/ingest_ledger")
+        with step("append to the ledger"):
+            ledger = spark.createDataFrame(entries, LEDGER_SCHEMA)
+            ledger.write.format("delta").mode("append").save(f"{lake_root}/bronze/ingest_ledger")
     return [e[4] for e in entries]
 
 

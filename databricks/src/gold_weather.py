@@ -27,6 +27,7 @@ from lakehouse import (
     ensure_schema,
     register_table,
     spark_session,
+    step,
     table_exists,
     write_table,
 )
@@ -85,8 +86,12 @@ def main() -> None:
         print(f"gold: silver unchanged since the last build (version {silver_version}); nothing rebuilt")
         return
     hourly = spark.table(f"{args.catalog}.silver.weather_hourly")
-    write_table(weather_daily(hourly), daily_name, f"{args.lake_root}/gold/weather_daily")
-    write_table(city_coverage(spark.table(daily_name)), coverage_name, f"{args.lake_root}/gold/city_coverage")
+    with step("daily aggregates"):
+        write_table(weather_daily(hourly), daily_name, f"{args.lake_root}/gold/weather_daily")
+    with step("city coverage"):
+        write_table(
+            city_coverage(spark.table(daily_name)), coverage_name, f"{args.lake_root}/gold/city_coverage"
+        )
     record_build(spark, builds_name, builds_path, silver_version, args.run_id)
     print(f"gold: weather_daily and city_coverage rebuilt from silver version {silver_version}")
 

@@ -8,6 +8,9 @@ a path and registering it works on Sail and on Databricks alike.
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -29,6 +32,14 @@ SEED_COLUMNS = ("City_id", "Date", "Hour", "Temp", "Wind_speed", "Description", 
 def spark_session(app_name: str) -> SparkSession:
     """The cluster's session on Databricks; the Spark Connect server in SPARK_REMOTE locally."""
     return SparkSession.builder.appName(app_name).getOrCreate()
+
+
+@contextmanager
+def step(name: str) -> Iterator[None]:
+    """Print how long one step of a job took: the task log is where a slow run gets diagnosed."""
+    started = time.perf_counter()
+    yield
+    print(f"  {name}: {time.perf_counter() - started:.2f} s", flush=True)
 
 
 def ensure_schema(spark: SparkSession, catalog: str, schema: str) -> None:

@@ -31,6 +31,7 @@ from lakehouse import (
     register_table,
     spark_session,
     sql_list,
+    step,
     table_exists,
     write_table,
 )
@@ -88,13 +89,15 @@ def main() -> None:
     )
     staged = classify(bronze)
     bad = F.col("reason").isNotNull()
-    staged.select(  # raw text only where quarantine needs it: a third less to write
-        *[F.when(bad, F.col(c)).alias(c) for c in RAW_COLUMNS],
-        *[c for c in staged.columns if c not in RAW_COLUMNS],
-    ).write.format("delta").mode("overwrite").save(staging)
+    with step("validate and stage the batch"):
+        staged.select(  # raw text only where quarantine needs it: a third less to write
+            *[F.when(bad, F.col(c)).alias(c) for c in RAW_COLUMNS],
+            *[c for c in staged.columns if c not in RAW_COLUMNS],
+        ).write.format("delta").mode("overwrite").save(staging)
     classified = spark.read.format("delta").load(staging)
 
-    winners, losers = split_duplicates(classified.where(F.col("reason").isNull()))
+    with step("find repeated keys"):
+        winners, losers = split_duplicates(classified.where(F.col("reason").isNull()))
     rejected = classified.where(bad).select(*bronze.columns, "reason")
     if losers is not None:  # valid rows were staged without their raw text: take it from bronze
         superseded = bronze.join(
@@ -111,26 +114,30 @@ def main() -> None:
         F.lit(now).cast("timestamp").alias("quarantined_at"),
     )
     quarantine_path = f"{args.lake_root}/silver/weather_quarantine"
-    if table_exists(spark, quarantine_name):
-        write_table(
-            quarantine, quarantine_name, quarantine_path, replace_where=f"file_id IN ({sql_list(files)})"
-        )
-    else:
-        write_table(quarantine, quarantine_name, quarantine_path)
+    with step("write the quarantine"):
+        if table_exists(spark, quarantine_name):
+            write_table(
+                quarantine, quarantine_name, quarantine_path, replace_where=f"file_id IN ({sql_list(files)})"
+            )
+        else:
+            write_table(quarantine, quarantine_name, quarantine_path)
 
     rows = winners.select(*[F.col(f"_{c}").alias(c) for c in WEATHER_COLUMNS])
     if not table_exists(spark, silver_name) or spark.table(silver_name).limit(1).count() == 0:
-        rows.write.format("delta").mode("overwrite").save(silver_path)
-        register_table(spark, silver_name, silver_path)
+        with step("write silver (it was empty)"):
+            rows.write.format("delta").mode("overwrite").save(silver_path)
+            register_table(spark, silver_name, silver_path)
     else:
         view = f"silver_batch_{args.run_id}".replace("-", "_")
         rows.createOrReplaceTempView(view)
-        spark.sql(
-            f"MERGE INTO {silver_name} AS t USING {view} AS s "
-            "ON t.city_id = s.city_id AND t.date = s.date AND t.hour = s.hour "
-            "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *"
-        )
-    mark_promoted(spark, args.catalog, files, args.run_id)
+        with step("merge into silver"):
+            spark.sql(
+                f"MERGE INTO {silver_name} AS t USING {view} AS s "
+                "ON t.city_id = s.city_id AND t.date = s.date AND t.hour = s.hour "
+                "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *"
+            )
+    with step("mark the files promoted"):
+        mark_promoted(spark, args.catalog, files, args.run_id)
     print(f"silver: {len(files)} files merged into {silver_name}; quarantine updated")
 
 

@@ -168,14 +168,21 @@ class WarmPython:
         self._lock = threading.Lock()
         self._server: subprocess.Popen | None = None
         self._folder: str | None = None
+        self._closed = False
 
     @property
     def _socket(self) -> str:
         assert self._folder is not None
         return os.path.join(self._folder, "tasks.sock")
 
+    def start_server(self) -> None:
+        """Start the server now (it also starts on the first task); RuntimeError if it cannot."""
+        self._ensure_server()
+
     def _ensure_server(self) -> None:
         with self._lock:
+            if self._closed:
+                raise RuntimeError("the warm Python was stopped")
             if self._server is not None and self._server.poll() is None:
                 return
             self._stop_server()
@@ -204,7 +211,9 @@ class WarmPython:
         return WarmTask(connection, [sys.executable, path, *args])
 
     def stop(self) -> None:
+        """Stop the server for good: later starts raise RuntimeError (never a server nobody stops)."""
         with self._lock:
+            self._closed = True
             self._stop_server()
 
     def _stop_server(self) -> None:
