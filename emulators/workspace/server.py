@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -261,6 +262,10 @@ def create_app(config: WorkspaceConfig) -> Flask:
     return app
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     from werkzeug.serving import make_server
 
@@ -280,6 +285,7 @@ def main(argv: list[str] | None = None) -> None:
     app = create_app(config)
     server = make_server(args.host, args.port, app, threaded=True)
     log.info("workspace stand-in listening on %s", config.host_url)
+    signal.signal(signal.SIGTERM, _interrupt)  # stop like Ctrl-C: reap the task processes before exiting
     try:
         server.serve_forever()
     except KeyboardInterrupt:
