@@ -71,9 +71,18 @@ def table_exists(spark: SparkSession, full_name: str) -> bool:
 
 
 def delta_version(spark: SparkSession, location: str) -> int | None:
-    """The latest commit version of the Delta table at ``location`` (None if there is none), from the
-    names of its ``_delta_log/<version>.json`` files: Sail has no ``DESCRIBE HISTORY``, and a listing reads
-    no file contents on either engine."""
+    """The latest commit version of the Delta table at ``location``, or None when there is no table.
+
+    ``DESCRIBE HISTORY`` where the engine has it (Databricks); Sail has not, so there the names of the
+    ``_delta_log/<version>.json`` commit files give it (the newest commit is always such a file, even after
+    checkpoints and log clean-up). Assumption: Databricks answers the first way, so its check against
+    reading a Delta folder in another format never sees the listing."""
+    try:
+        newest = spark.sql(f"DESCRIBE HISTORY delta.`{location}` LIMIT 1").collect()
+        if newest:
+            return int(newest[0]["version"])
+    except Exception:  # Sail: not supported (or no table: the listing says so too)
+        pass
     try:
         listing = (
             spark.read.format("binaryFile")
