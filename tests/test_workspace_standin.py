@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -322,3 +323,33 @@ def test_the_warm_python_is_ready_before_the_first_run_and_never_outlives_a_stop
     finally:
         ws.stop()
     assert server.poll() is not None
+
+
+def test_a_warm_task_ends_like_a_python_process_and_bad_requests_do_not_stop_the_server(tmp_path: Path):
+    """Exit status a byte, non-daemon threads awaited, numpy's random state not shared between tasks; a
+    client that connects and leaves without a request does not end the server (nor its tasks)."""
+    job = tmp_path / "job.py"
+    job.write_text(
+        "import sys, threading, time, numpy\n"
+        "print('random', numpy.random.randint(1 << 30), flush=True)\n"
+        "threading.Thread(target=lambda: (time.sleep(0.2), print('thread finished', flush=True))).start()\n"
+        "sys.exit(int(sys.argv[1]))\n"
+    )
+    warm = WarmPython()
+    try:
+
+        def run(code: int, log: Path) -> tuple[int, str]:
+            task = warm.start(str(job), [str(code)], str(tmp_path), dict(os.environ), log)
+            return task.wait(timeout=60), log.read_text()
+
+        first = run(3, tmp_path / "first.log")
+        server = warm._server.pid
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as stray:
+            stray.connect(warm._socket)
+        second = run(256 + 7, tmp_path / "second.log")
+        assert warm._server.pid == server  # the same server took the second task
+    finally:
+        warm.stop()
+    assert first[0] == 3 and second[0] == 7  # as `python job.py 263` exits 7
+    assert "thread finished" in first[1] and "thread finished" in second[1]
+    assert first[1].split()[1] != second[1].split()[1]  # each task draws its own random numbers

@@ -356,10 +356,10 @@ class RunExecutor:
             if warm and self._warm is not None:
                 try:
                     process = self._warm.start(command[1], command[2:], cwd, env, log_path)
-                except (OSError, RuntimeError):  # a plain process is slower, not wrong
-                    log.exception(
-                        "the warm Python could not start task %s; starting a process", spec["task_key"]
-                    )
+                except RuntimeError as exc:  # a plain process is slower, not wrong
+                    log.warning("task %s starts as a plain process: %s", spec["task_key"], exc)
+            if process is None and self._stopping.is_set():  # no new process nobody would stop
+                return "INTERNAL_ERROR", "The workspace stopped before the task started."
             if process is None:
                 process = subprocess.Popen(
                     command,

@@ -4,8 +4,11 @@ Why: a task process spends ≈ 0.35 s importing PySpark (pandas, pyarrow, grpc) 
 work; on Databricks the driver's Python is already up when a task starts. Forking from an interpreter that
 imported them once keeps what matters about a process per task (own ``sys.modules`` for the job's code, own
 environment, working folder, arguments and log file; a crash or ``kill`` takes only the child) and drops the
-import. Nothing is imported that starts threads or opens connections, so forking is safe: the server is
-single-threaded and forks before any Spark session exists.
+import. The server forks from its only Python thread before any Spark session or connection exists (the
+preloaded libraries' native pools, e.g. OpenBLAS, hold no state a task depends on); numpy's random state is
+reseeded per task. One difference from a fresh ``python``: modules the server preloaded (PySpark, pandas,
+pyarrow, numpy, grpc and their imports) are already in ``sys.modules``, so a job file cannot shadow one of
+them with a same-named module beside it.
 
 Protocol (a Unix socket, one connection per task): the runner sends one JSON line ``{"path", "args",
 "cwd", "env", "log"}``; the server forks and answers ``{"pid": n}``, later ``{"returncode": n}`` (negative:
@@ -32,10 +35,12 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import traceback
 from pathlib import Path
 from typing import Any
 
+START_TIMEOUT = 60.0  # seconds for the server's imports (≈ 0.4 s here)
 PRELOAD = ("pyspark.sql", "pyspark.sql.functions", "pyspark.sql.connect.session", "pyspark.sql.window")
 
 
@@ -55,6 +60,8 @@ def _run_task(request: dict[str, Any]) -> int:
     os.environ.update(request["env"])
     sys.argv = [request["path"], *request["args"]]
     sys.path[0] = str(Path(request["path"]).parent)  # as ``python <file>`` has it (not the server's folder)
+    if "numpy" in sys.modules:  # forked children would all draw the same "random" numbers
+        sys.modules["numpy"].random.seed()
     code = 0
     try:
         runpy.run_path(request["path"], run_name="__main__")
@@ -68,6 +75,7 @@ def _run_task(request: dict[str, Any]) -> int:
         traceback.print_exc()
         code = 1
     try:
+        threading._shutdown()  # wait for non-daemon threads, as the interpreter does at exit
         atexit._run_exitfuncs()
     finally:
         sys.stdout.flush()
@@ -84,9 +92,10 @@ def _die_with_parent() -> None:
 
 def serve(socket_path: str) -> None:
     """Accept task requests until the parent process goes away; fork one child per request."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the tasks; the workspace stops the server
     for name in PRELOAD:
         __import__(name)
-    parent = os.getppid()
+    parent, server = os.getppid(), os.getpid()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(socket_path)
     listener.listen(16)
@@ -97,16 +106,10 @@ def serve(socket_path: str) -> None:
     while os.getppid() == parent:
         for _key, _events in selector.select(timeout=0.05):
             connection, _ = listener.accept()
-            with connection.makefile("rb") as reader:
-                request = json.loads(reader.readline())
-            pid = os.fork()
-            if pid == 0:  # the task
-                for other in (listener, connection, *children.values()):
-                    other.close()
-                _die_with_parent()
-                os._exit(_run_task(request))
-            children[pid] = connection
-            connection.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+            try:
+                _fork_task(connection, listener, children, server)
+            except Exception:  # noqa: BLE001 - one bad request must not end the server and its tasks
+                connection.close()
         while children:
             pid, status = os.waitpid(-1, os.WNOHANG)
             if pid == 0:
@@ -121,6 +124,31 @@ def serve(socket_path: str) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
+def _fork_task(
+    connection: socket.socket, listener: socket.socket, children: dict[int, socket.socket], server: int
+) -> None:
+    """Read one request, fork its task, answer with the task's pid."""
+    connection.settimeout(10)
+    with connection.makefile("rb") as reader:
+        request = json.loads(reader.readline())
+    connection.settimeout(None)
+    pid = os.fork()
+    if pid == 0:  # the task: whatever happens here ends in os._exit, never back in the server's loop
+        code = 1
+        try:
+            for other in (listener, connection, *children.values()):
+                other.close()
+            _die_with_parent()
+            if os.getppid() != server:  # the server died before the kernel could be told
+                os._exit(1)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            code = _run_task(request) & 0xFF
+        finally:
+            os._exit(code)
+    children[pid] = connection
+    connection.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+
+
 # --- the runner's side -----------------------------------------------------------------------------------
 
 
@@ -131,7 +159,10 @@ class WarmTask:
         self._connection = connection
         self._buffer = b""
         self.args = command
-        self.pid: int = json.loads(self._line(None))["pid"]
+        line = self._line(30)
+        if not line:
+            raise RuntimeError("the warm Python closed the connection without starting the task")
+        self.pid: int = json.loads(line)["pid"]
         self.returncode: int | None = None
 
     def _line(self, timeout: float | None) -> bytes:
@@ -155,6 +186,8 @@ class WarmTask:
         return self.returncode
 
     def kill(self) -> None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.wait(0)  # already ended: its pid may be reused, so signal nothing
         if self.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
@@ -169,6 +202,7 @@ class WarmPython:
         self._server: subprocess.Popen | None = None
         self._folder: str | None = None
         self._closed = False
+        self._retry_after = 0.0
 
     @property
     def _socket(self) -> str:
@@ -179,12 +213,16 @@ class WarmPython:
         """Start the server now (it also starts on the first task); RuntimeError if it cannot."""
         self._ensure_server()
 
-    def _ensure_server(self) -> None:
+    def _ensure_server(self) -> str:
+        """The running server's socket path, starting the server if needed; RuntimeError if it cannot
+        (and, for a minute after a failed start, at once: tasks then run as plain processes)."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("the warm Python was stopped")
             if self._server is not None and self._server.poll() is None:
-                return
+                return self._socket
+            if time.monotonic() < self._retry_after:
+                raise RuntimeError("the warm Python failed to start a moment ago")
             self._stop_server()
             self._folder = tempfile.mkdtemp(prefix="climatelake-warm-")
             errors = Path(self._folder, "server.err")
@@ -196,19 +234,26 @@ class WarmPython:
                     stderr=stderr,
                 )
             assert self._server.stdout is not None
-            if self._server.stdout.readline().strip() != b"ready":
+            ready, _, _ = select.select([self._server.stdout], [], [], START_TIMEOUT)
+            if not ready or self._server.stdout.readline().strip() != b"ready":
                 tail = errors.read_text(errors="replace").strip().splitlines()[-5:]
                 self._stop_server()
+                self._retry_after = time.monotonic() + 60
                 raise RuntimeError("the warm Python server did not start: " + " | ".join(tail))
+            return self._socket
 
     def start(self, path: str, args: list[str], cwd: str, env: dict[str, str], log: Path) -> WarmTask:
-        """Fork the task; RuntimeError if the server cannot start (the runner then starts a process)."""
-        self._ensure_server()
+        """Fork the task; RuntimeError if the server cannot take it (the runner then starts a process)."""
+        socket_path = self._ensure_server()
         connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        connection.connect(self._socket)
-        request = {"path": path, "args": args, "cwd": cwd, "env": env, "log": str(log)}
-        connection.sendall(json.dumps(request).encode() + b"\n")
-        return WarmTask(connection, [sys.executable, path, *args])
+        try:
+            connection.connect(socket_path)
+            request = {"path": path, "args": args, "cwd": cwd, "env": env, "log": str(log)}
+            connection.sendall(json.dumps(request).encode() + b"\n")
+            return WarmTask(connection, [sys.executable, path, *args])
+        except (OSError, ValueError, RuntimeError, subprocess.TimeoutExpired) as exc:
+            connection.close()
+            raise RuntimeError(f"the warm Python did not take the task: {exc}") from exc
 
     def stop(self) -> None:
         """Stop the server for good: later starts raise RuntimeError (never a server nobody stops)."""
