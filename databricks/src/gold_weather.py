@@ -5,9 +5,10 @@ gives the same gold, whatever ran before), and on this engine rebuilding from 10
 1.5–2 s, task process included; tracking which days a MERGE touched would save little and add a way to be
 wrong. Why skip when silver has not changed: a re-run must change nothing — not even a new Delta version of
 the same rows, which readers polling versions (Delta Sharing recipients, caches) would take for new data.
-``gold.build_log`` records the silver version each build read (appended after both tables are written, so
-a crash in between only means the next run builds again). The aggregate definitions are the ones
-the request job's ``granularity=daily`` uses (``extract_request.daily_aggregates``), so both agree.
+``gold.build_log`` records the silver commit (version and time) each build read (appended after both
+tables are written, so a crash in between only means the next run builds again). The aggregate
+definitions are the ones the request job's ``granularity=daily`` uses
+(``extract_request.daily_aggregates``), so both agree.
 
 * ``gold.weather_daily``: city_id, date, temp_min, temp_max, temp_mean, precipitation_sum,
   humidity_mean, wind_speed_max, description (most frequent; ties → the alphabetically first),
@@ -23,7 +24,7 @@ import datetime as dt
 
 from extract_request import daily_aggregates
 from lakehouse import (
-    delta_version,
+    delta_commit,
     ensure_schema,
     register_table,
     spark_session,
@@ -77,36 +78,40 @@ def main() -> None:
     coverage_name = f"{args.catalog}.gold.city_coverage"
     builds_name = f"{args.catalog}.gold.build_log"
     builds_path = f"{args.lake_root}/gold/build_log"
-    silver_version = delta_version(spark, f"{args.lake_root}/silver/weather_hourly")
-    if silver_version is None:
+    silver_name = f"{args.catalog}.silver.weather_hourly"
+    if not table_exists(spark, silver_name):
         print("gold: silver has no data yet; nothing to build")
         return
+    silver_commit = delta_commit(spark, f"{args.lake_root}/silver/weather_hourly")
+    silver_version = silver_commit[0]
     built = [daily_name, coverage_name, builds_name]
-    if all(table_exists(spark, t) for t in built) and last_build(spark, builds_name) == silver_version:
+    if all(table_exists(spark, t) for t in built) and last_build(spark, builds_name) == silver_commit:
         print(f"gold: silver unchanged since the last build (version {silver_version}); nothing rebuilt")
         return
-    hourly = spark.table(f"{args.catalog}.silver.weather_hourly")
+    hourly = spark.table(silver_name)
     with step("daily aggregates"):
         write_table(weather_daily(hourly), daily_name, f"{args.lake_root}/gold/weather_daily")
     with step("city coverage"):
         write_table(
             city_coverage(spark.table(daily_name)), coverage_name, f"{args.lake_root}/gold/city_coverage"
         )
-    record_build(spark, builds_name, builds_path, silver_version, args.run_id)
+    record_build(spark, builds_name, builds_path, silver_commit, args.run_id)
     print(f"gold: weather_daily and city_coverage rebuilt from silver version {silver_version}")
 
 
-def last_build(spark: SparkSession, builds_name: str) -> int | None:
-    """The silver version the newest gold build was made from."""
+def last_build(spark: SparkSession, builds_name: str) -> tuple[int, dt.datetime] | None:
+    """(version, commit time) of the silver commit the newest gold build was made from."""
     newest = spark.table(builds_name).orderBy(F.col("built_at").desc()).limit(1).collect()
-    return newest[0]["silver_version"] if newest else None
+    return (newest[0]["silver_version"], newest[0]["silver_committed_at"]) if newest else None
 
 
-def record_build(spark: SparkSession, name: str, location: str, silver_version: int, run_id: str) -> None:
-    """Append one row to ``gold.build_log``: which silver version this build read, by which run, when."""
+def record_build(
+    spark: SparkSession, name: str, location: str, silver_commit: tuple[int, dt.datetime], run_id: str
+) -> None:
+    """Append one row to ``gold.build_log``: which silver commit this build read, by which run, when."""
     row = spark.createDataFrame(
-        [(silver_version, run_id, dt.datetime.now(dt.UTC).replace(tzinfo=None))],
-        "silver_version long, run_id string, built_at timestamp",
+        [(*silver_commit, run_id, dt.datetime.now(dt.UTC).replace(tzinfo=None))],
+        "silver_version long, silver_committed_at timestamp, run_id string, built_at timestamp",
     )
     row.write.format("delta").mode("append").save(location)
     register_table(spark, name, location)

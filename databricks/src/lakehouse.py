@@ -7,6 +7,7 @@ a path and registering it works on Sail and on Databricks alike.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 from collections.abc import Iterator
@@ -70,31 +71,33 @@ def table_exists(spark: SparkSession, full_name: str) -> bool:
     return True
 
 
-def delta_version(spark: SparkSession, location: str) -> int | None:
-    """The latest commit version of the Delta table at ``location``, or None when there is no table.
+def delta_commit(spark: SparkSession, location: str) -> tuple[int, dt.datetime]:
+    """(version, time) of the newest commit of the Delta table at ``location``.
 
-    ``DESCRIBE HISTORY`` where the engine has it (Databricks); Sail has not, so there the names of the
-    ``_delta_log/<version>.json`` commit files give it (the newest commit is always such a file, even after
-    checkpoints and log clean-up). Assumption: Databricks answers the first way, so its check against
-    reading a Delta folder in another format never sees the listing."""
+    ``DESCRIBE HISTORY`` where the engine has it (Databricks); Sail has not, so there the newest
+    ``_delta_log/<version>.json`` commit file gives both (the newest commit is always such a file, even
+    after checkpoints and log clean-up). The time tells a table rebuilt from scratch, whose versions start
+    again at 0, from the one before. Errors are raised, never taken for "no table": a caller that skips
+    work on an unchanged table must not skip it because storage hiccuped. Assumption: Databricks answers
+    the first way, so its check against reading a Delta folder in another format never sees the listing."""
     try:
         newest = spark.sql(f"DESCRIBE HISTORY delta.`{location}` LIMIT 1").collect()
-        if newest:
-            return int(newest[0]["version"])
-    except Exception:  # Sail: not supported (or no table: the listing says so too)
-        pass
-    try:
-        listing = (
-            spark.read.format("binaryFile")
-            .option("pathGlobFilter", "*.json")
-            .load(f"{location}/_delta_log")
-            .select("path")
-            .collect()
-        )
-    except Exception:  # no such folder: no table yet
-        return None
-    versions = [int(name) for r in listing if (name := r["path"].rsplit("/", 1)[-1][:-5]).isdigit()]
-    return max(versions, default=None)
+    except Exception:  # Sail: DESCRIBE HISTORY is not supported
+        newest = []
+    if newest:
+        return int(newest[0]["version"]), newest[0]["timestamp"]
+    commits = (
+        spark.read.format("binaryFile")
+        .option("pathGlobFilter", "*.json")
+        .load(f"{location}/_delta_log")
+        .select("path", "modificationTime")
+        .collect()
+    )
+    named = [(r["path"].rsplit("/", 1)[-1][: -len(".json")], r["modificationTime"]) for r in commits]
+    versions = [(int(name), time) for name, time in named if name.isdigit()]
+    if not versions:
+        raise RuntimeError(f"no Delta commits under {location}/_delta_log")
+    return max(versions)
 
 
 def sql_list(values: list[str]) -> str:
