@@ -92,6 +92,8 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
             "61,2024-01-01,300,1.0,2.0,mist,0.0,50.6\n"
             "61,2024-1-1,4,NaN,inf,mist,1e1,50\n"  # forms a cast accepts but the rules do not
             " 61 , 2024-01-02 , 500 , 1.5 ,2.0, Mist , 0.0 , 50 \n"  # spaces around valid values
+            "61,0000-01-01,6,1.0,2.0,mist,0.0,50\n"  # a date no Python or pandas date can hold
+            "61,2024-01-02,7,1.0,2.0,\t,0.0,50\n"  # trim removes spaces only: a tab is a description
         ).encode()
         files["city=31/extra_column.csv"] = (
             f"{header},Pressure\n31,2024-01-01,0,1.0,2.0,mist,0.0,90,1013\n".encode()
@@ -122,7 +124,7 @@ _NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
 def _blank(value: str | None) -> bool:
-    return value is None or value.strip() == ""
+    return value is None or value.strip(" ") == ""
 
 
 def _hour(text: str) -> int | None:
@@ -152,7 +154,7 @@ def oracle_reason(raw: dict[str, str]) -> str | None:
         if _blank(value):
             reasons.append(f"missing_{code}")
             return None
-        if not _NUMBER.fullmatch(value.strip()):
+        if not _NUMBER.fullmatch(value.strip(" ")):
             reasons.append(f"bad_{code}")
             return None
         return float(value)
@@ -160,12 +162,12 @@ def oracle_reason(raw: dict[str, str]) -> str | None:
     city = raw.get("City_id")
     if _blank(city):
         reasons.append("missing_city_id")
-    elif not re.fullmatch(r"[0-9]+", city.strip()) or not 1 <= int(city) <= 2**31 - 1:
+    elif not re.fullmatch(r"[0-9]+", city.strip(" ")) or not 1 <= int(city) <= 2**31 - 1:
         reasons.append("bad_city_id")
     for field, code, parse in (("Date", "date", _date), ("Hour", "hour", _hour)):
         if _blank(raw.get(field)):
             reasons.append(f"missing_{code}")
-        elif parse(raw[field].strip()) is None:
+        elif parse(raw[field].strip(" ")) is None:
             reasons.append(f"bad_{code}")
     temp = number("Temp", "temp")
     if temp is not None and not -90 <= temp <= 60:
@@ -219,14 +221,14 @@ def compute_oracle(settings: Settings) -> Oracle:
             if reason:
                 quarantine[(blob.name, reason, values)] += 1
                 continue
-            key = (int(raw["City_id"]), _date(raw["Date"].strip()), _hour(raw["Hour"].strip()))
+            key = (int(raw["City_id"]), _date(raw["Date"].strip(" ")), _hour(raw["Hour"].strip(" ")))
             row = {
                 "city_id": key[0],
                 "date": key[1],
                 "hour": key[2],
                 "temp": float(raw["Temp"]),
                 "wind_speed": float(raw["Wind_speed"]),
-                "description": raw["Description"].strip().lower(),
+                "description": raw["Description"].strip(" ").lower(),
                 "precipitation": float(raw["Precipitation"]),
                 "humidity": round(float(raw["Humidity"])),
             }

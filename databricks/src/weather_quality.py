@@ -8,7 +8,7 @@ order (``missing_<field>``, ``bad_<field>`` when it does not parse, or a range c
 is valid. Rules:
 
 * every field is required (null or blank → ``missing_<field>``);
-* City_id: digits, 1 … 2³¹−1 (``bad_city_id``); Date: ``YYYY-MM-DD`` and a real day (``bad_date``);
+* City_id: digits, 1 … 2³¹−1 (``bad_city_id``); Date: ``YYYY-MM-DD``, a real day, year ≥ 1 (``bad_date``);
 * Hour: digits; 0–23, or 2400-style 0, 100, …, 2300 (→ hour / 100); anything else ``bad_hour``;
 * Temp: a decimal number in −90…60 °C (``temp_out_of_range``); Wind_speed ≥ 0 (``wind_speed_negative``);
   Precipitation ≥ 0 (``precipitation_negative``); Humidity 0–100 (``humidity_out_of_range``);
@@ -33,10 +33,12 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 TEMP_MIN, TEMP_MAX = -90.0, 60.0
-_SPACES = " *"  # what Spark's trim() removes, so ``^ *X *$`` on the raw text is ``^X$`` on the trimmed
-_NUMBER = rf"^{_SPACES}-?[0-9]+(\.[0-9]+)?{_SPACES}$"
-_DIGITS = rf"^{_SPACES}[0-9]+{_SPACES}$"
-_DATE = rf"^{_SPACES}[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}{_SPACES}$"
+_SPACES = " *"  # what Spark's trim() removes, so ``^ *X *\z`` on the raw text is ``^X\z`` on the trimmed
+# ``\z``, not ``$``: Java's ``$`` (Databricks) also matches before a final line break, Rust's (Sail) does not
+_NUMBER = rf"^{_SPACES}-?[0-9]+(\.[0-9]+)?{_SPACES}\z"
+_DIGITS = rf"^{_SPACES}[0-9]+{_SPACES}\z"
+_DATE = rf"^{_SPACES}[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}{_SPACES}\z"
+_FIRST_DAY = "0001-01-01"  # engines cast "0000-01-01" to a date that Python and pandas cannot hold
 
 TYPED_COLUMNS = (
     "_city_id",
@@ -95,7 +97,7 @@ def _number_rule(raw: str, code: str, parsed: str, range_code: str, in_range: Co
 
 RULES = (
     FieldRule("City_id", "city_id", _DIGITS, F.col("_v_city").between(1, 2**31 - 1)),
-    FieldRule("Date", "date", _DATE, F.col("_date").isNotNull()),
+    FieldRule("Date", "date", _DATE, F.col("_date") >= F.lit(_FIRST_DAY).cast("date")),
     FieldRule("Hour", "hour", _DIGITS, _hour_accepted(F.col("_v_hour"))),
     _number_rule("Temp", "temp", "_temp", "temp_out_of_range", F.col("_temp").between(TEMP_MIN, TEMP_MAX)),
     _number_rule("Wind_speed", "wind_speed", "_wind_speed", "wind_speed_negative", F.col("_wind_speed") >= 0),
