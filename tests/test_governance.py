@@ -15,13 +15,11 @@ from pathlib import Path
 import pytest
 from azure.storage.blob import BlobServiceClient
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.config import Config
 from databricks.sdk.service.sql import StatementState
 
 from climatelake.settings import AZURITE_ACCOUNT
-from emulators.common.serving import serve_in_thread
 from emulators.stack import Stack
-from emulators.workspace.server import WorkspaceConfig, create_app
+from emulators.workspace.testing import InProcessWorkspace
 
 pytestmark = pytest.mark.stack
 CATALOG = "climatelake"  # the catalog the stack's Sail is configured with
@@ -43,13 +41,13 @@ PHONE_MASK = (
 )
 
 
-class Workspace:
+class Workspace(InProcessWorkspace):
     """The stand-in in this process, on a fixed port (Sail's catalog URI), restartable on its data folder."""
 
     def __init__(self, stack: Stack, data_dir: Path) -> None:
-        self.port = stack.ports["workspace"]
-        self.config = WorkspaceConfig(
-            data_dir=data_dir,
+        super().__init__(
+            data_dir,
+            port=stack.ports["workspace"],
             tokens={stack.workspace_token: "local-user@climatelake.dev", ALICE_TOKEN: ALICE, BOB_TOKEN: BOB},
             managed_root=f"abfss://lake@{AZURITE_ACCOUNT}.dfs.core.windows.net/unity",
             storage_connection_string=stack.connection_string,
@@ -57,21 +55,9 @@ class Workspace:
             host_url=stack.url("workspace"),
             groups={"pii_readers": [ALICE]},
         )
-        self.url = stack.url("workspace")
-
-    def start(self) -> Workspace:
-        self.app = create_app(self.config)
-        self.server, self.thread = serve_in_thread(self.app, port=self.port)
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
-        self.app.extensions["workspace"].close()
 
     def client(self, token: str) -> WorkspaceClient:
-        return WorkspaceClient(config=Config(host=self.url, token=token, retry_timeout_seconds=30))
+        return super().client(token, retry_timeout_seconds=30)
 
 
 @pytest.fixture(scope="module")

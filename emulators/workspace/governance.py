@@ -307,16 +307,18 @@ class Governance:
         return live
 
     # commands -----------------------------------------------------------------------------------
+    def _tag_target(self, full_name: str, column: str | None) -> tuple[dict[str, Any], dict[str, str]]:
+        """The table's governance record and the tag dict to change: the table's, or one column's."""
+        table = self._table(full_name)
+        record = self._current(table)
+        if column is None:
+            return record, record["table_tags"]
+        return record, record["column_tags"].setdefault(self._column(table, column), {})
+
     def set_tags(self, full_name: str, column: str | None, tags: dict[str, str]) -> None:
         _check_tags(tags)
         with self._lock:
-            table = self._table(full_name)
-            record = self._current(table)
-            if column is None:
-                target = record["table_tags"]
-            else:
-                column = self._column(table, column)
-                target = record["column_tags"].setdefault(column, {})
+            record, target = self._tag_target(full_name, column)
             if len({**target, **tags}) > MAX_TAGS:
                 raise invalid_tag(f"At most {MAX_TAGS} tags may be set on one object.")
             target.update(tags)
@@ -324,13 +326,7 @@ class Governance:
 
     def unset_tags(self, full_name: str, column: str | None, keys: list[str]) -> None:
         with self._lock:
-            table = self._table(full_name)
-            record = self._current(table)
-            if column is None:
-                target = record["table_tags"]
-            else:
-                column = self._column(table, column)
-                target = record["column_tags"].setdefault(column, {})
+            record, target = self._tag_target(full_name, column)
             for key in keys:
                 target.pop(key, None)  # unsetting a tag that is not there is not an error
             record["column_tags"] = {c: t for c, t in record["column_tags"].items() if t}

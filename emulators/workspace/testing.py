@@ -15,15 +15,17 @@ PRINCIPAL = "ada@example.com"
 class InProcessWorkspace:
     """Start with :meth:`start`, stop with :meth:`stop`; restartable on the same data folder."""
 
-    def __init__(self, data_dir: Path, **config) -> None:
+    def __init__(self, data_dir: Path, *, port: int = 0, **config) -> None:
+        """``port`` 0 takes a free one; a fixed one lets a restart keep the URL others were given."""
         config.setdefault("tokens", {TOKEN: PRINCIPAL})
         config.setdefault("managed_root", "abfss://lake@devstoreaccount1.dfs.core.windows.net/unity")
         self.config = WorkspaceConfig(data_dir=Path(data_dir), **config)
+        self.port = port
         self.url = ""
 
     def start(self) -> InProcessWorkspace:
         self.app = create_app(self.config)
-        self.server, self.thread = serve_in_thread(self.app)
+        self.server, self.thread = serve_in_thread(self.app, port=self.port)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         return self
 
