@@ -9,12 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from azure.storage.blob import BlobServiceClient
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import NotFound
 
 from climatelake.sql_runner import SqlRunError, run_sql, run_sql_file
 from emulators.stack import Stack
+from tests.helpers.catalog_stack import catalog_stack
 
 pytestmark = pytest.mark.stack
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,13 +29,7 @@ PRINCIPAL = "local-user@climatelake.dev"  # the principal of the stack's workspa
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     # on disk, not in memory: the restart test needs the workspace's SQLite to outlive its process
     stack = Stack(Path(tmp_path_factory.mktemp("lineage")), in_memory=False)
-    try:
-        stack.start(only=("azurite", "sail", "workspace"))
-        BlobServiceClient.from_connection_string(stack.connection_string).create_container("lake")
-        stack.workspace_client().catalogs.create(name=CATALOG)
-        yield stack
-    finally:
-        stack.stop()
+    yield from catalog_stack(stack, CATALOG)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from azure.storage.blob import BlobServiceClient
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.service import jobs
 
@@ -29,6 +28,7 @@ from emulators.common.event_sink import EventSink
 from emulators.stack import Stack
 from emulators.workspace.lineage import Extracted
 from emulators.workspace.openlineage import OpenLineageEmitter
+from tests.helpers.catalog_stack import catalog_stack
 
 ROOT = Path(__file__).resolve().parents[1]
 C = "climatelake"
@@ -64,13 +64,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, receiver: EventSink) -> Iter
         in_memory=True,
         openlineage={"type": "http", "url": base, "endpoint": "events"},
     )
-    try:
-        stack.start(only=("azurite", "sail", "workspace"))
-        BlobServiceClient.from_connection_string(stack.connection_string).create_container("lake")
-        stack.workspace_client().catalogs.create(name=C)
-        yield stack
-    finally:
-        stack.stop()
+    yield from catalog_stack(stack, C)
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from databricks.sdk.service.sql import (
 )
 
 from emulators.stack import Stack, wait_until
+from tests.helpers.catalog_stack import catalog_stack
 
 pytestmark = pytest.mark.stack
 CATALOG = "climatelake"  # the catalog the stack's Sail is configured with
@@ -29,14 +30,7 @@ WAREHOUSE = "local"
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     stack = Stack(Path(tmp_path_factory.mktemp("ws-sail")), in_memory=True)
-    try:
-        stack.start(only=("azurite", "sail", "workspace"))
-        BlobServiceClient.from_connection_string(stack.connection_string).create_container("lake")
-        w = stack.workspace_client()
-        w.catalogs.create(name=CATALOG)
-        yield stack
-    finally:
-        stack.stop()
+    yield from catalog_stack(stack, CATALOG)
 
 
 @pytest.fixture(scope="module")
