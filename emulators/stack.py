@@ -96,6 +96,28 @@ def _http_ok(url: str, **kwargs: Any) -> bool:
     return requests.get(url, timeout=2, **kwargs).status_code < 500
 
 
+def sail_session_env(timeout: float | None = None) -> dict[str, str]:
+    """Sail's settings for how long it keeps an idle session (``timeout`` seconds, else
+    ``CLIMATELAKE_SAIL_SESSION_TIMEOUT_SECS``, else Sail's default of 900 s).
+
+    Sail sends a heartbeat every ``spark.execution_heartbeat_interval_secs`` (15 s) while an operation runs;
+    a timeout shorter than that would end sessions in the middle of long statements, so the heartbeat is
+    kept at a third of the timeout.
+    """
+    if timeout is None:
+        configured = os.environ.get("CLIMATELAKE_SAIL_SESSION_TIMEOUT_SECS", "").strip()
+        if not configured:
+            return {}
+        timeout = float(configured)
+    if timeout <= 0:
+        raise ValueError(f"the Sail session timeout must be positive, not {timeout}")
+    heartbeat = max(1, min(15, int(timeout // 3)))
+    return {
+        "SAIL_SPARK__SESSION_TIMEOUT_SECS": str(max(1, int(timeout))),
+        "SAIL_SPARK__EXECUTION_HEARTBEAT_INTERVAL_SECS": str(heartbeat),
+    }
+
+
 def _tcp_open(port: int) -> bool:
     with socket.create_connection(("127.0.0.1", port), timeout=1):
         return True
@@ -114,6 +136,9 @@ class Stack:
     gateway_env: dict[str, str] = field(default_factory=dict)
     #: the workspace's OpenLineage transport (WorkspaceConfig.openlineage); None: no OpenLineage events
     openlineage: dict[str, Any] | None = None
+    #: seconds Sail keeps an idle Spark Connect session (its ``spark.session_timeout_secs``, 900 by default);
+    #: None: ``CLIMATELAKE_SAIL_SESSION_TIMEOUT_SECS`` or Sail's own default. Short values test healing.
+    sail_session_timeout: float | None = None
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -274,6 +299,7 @@ class Stack:
             f'default_catalog="climatelake", token="{self.workspace_token}"}}]',
             "SAIL_CATALOG__DEFAULT_CATALOG": "climatelake",
             "RUST_LOG": "warn",
+            **sail_session_env(self.sail_session_timeout),
         }
         sail = Path(sys.executable).parent / "sail"
         process, log_path = self._spawn(

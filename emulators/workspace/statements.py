@@ -3,7 +3,11 @@
 A statement moves PENDING → RUNNING → SUCCEEDED | FAILED | CANCELED (a state machine per statement, under
 one lock). Worker threads each hold their own Spark Connect session to the engine (``sc://host:port``), so
 ``catalog``/``schema`` of one statement never leak into another; a session that lost its connection is
-replaced. Named parameters are bound as typed literals through Spark's own parameter binding (``:name``
+replaced, and so is one the engine ended: Sail removes a session idle for ``spark.session_timeout_secs``
+(900 s by default) and then refuses every call on it with ``invalid argument: session <id> is not running``.
+That refusal comes before the engine runs anything, so the statement is run once more on a new session —
+the only case that is retried: a connection broken mid-statement fails the statement (it may have run).
+Named parameters are bound as typed literals through Spark's own parameter binding (``:name``
 markers) — never spliced into the SQL text. What the engine lacks is supplied on the way (``rewrite``:
 column masks; ``functions``: ``secret()`` and the AES functions, see ``sql_functions.py``).
 
@@ -38,6 +42,8 @@ TERMINAL = ("SUCCEEDED", "FAILED", "CANCELED", "CLOSED")
 _QUERY_WORDS = {"SELECT", "WITH", "VALUES", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "FROM", "TABLE", "LIST"}
 _COMMENTS = re.compile(r"(--[^\n]*\n?)|(/\*.*?\*/)", re.S)
 _WAIT = re.compile(r"^(\d+)s$")
+#: Sail's answer on a session it ended (idle past ``spark.session_timeout_secs``): nothing was run
+_SESSION_ENDED = re.compile(r"session \S+ is not running")
 _TYPE_NAMES = {
     "integer": "INT",
     "long": "LONG",
@@ -122,6 +128,13 @@ class SqlEngine:
             _, idle = sessions.popitem(last=False)  # the engine ends idle sessions itself
             self._forget(idle)
         return spark
+
+    def discard(self, spark) -> None:
+        """Forget one of this thread's sessions (the engine ended it); the next call makes a new one."""
+        sessions = self._sessions()
+        for key in [k for k, s in sessions.items() if s is spark]:
+            del sessions[key]
+        self._forget(spark)
 
     def reset(self) -> None:
         """Forget this thread's sessions (after the connection broke)."""
@@ -308,7 +321,15 @@ class Statements:
                 return
         assert self.engine is not None
         try:
-            manifest, result = self._execute(record)
+            try:
+                manifest, result = self._execute(record)
+            except Exception as exc:
+                if not session_ended(exc):
+                    raise
+                # the engine ended the idle session before running anything: once more, on a new session
+                log.info("statement %s: the engine ended its session; a new one", record["statement_id"])
+                self.engine.discard(record.pop("session", None))
+                manifest, result = self._execute(record)
         except Exception as exc:  # the statement's failure (or the engine's): FAILED with its message
             if _is_connection_error(exc):
                 self.engine.reset()
@@ -345,7 +366,7 @@ class Statements:
             try:
                 answer = self._collect(spark, sql, args, record, prepared)
             except Exception as exc:
-                if prepared is None or self.functions is None:
+                if prepared is None or self.functions is None or session_ended(exc):
                     raise
                 if not (prepared.udfs and self.functions.lost_udfs(exc)):
                     raise self.functions.engine_error(exc, prepared) from None
@@ -500,6 +521,11 @@ def _sql_state(exc: Exception) -> str | None:
     if "TABLE_OR_VIEW_NOT_FOUND" in str(exc):
         return "42P01"
     return None
+
+
+def session_ended(exc: BaseException) -> bool:
+    """True when the engine refused a call because it had ended the session (nothing was run)."""
+    return bool(_SESSION_ENDED.search(str(exc)))
 
 
 def _is_connection_error(exc: Exception) -> bool:
