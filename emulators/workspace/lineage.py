@@ -530,11 +530,6 @@ class JobLineage:
         #: job run id → (tables read, {target: Extracted}) of the tasks finished so far
         self._runs: dict[int, tuple[set[str], dict[str, Extracted]]] = {}
 
-    def new_recorder(self):
-        from emulators.workspace.connect_proxy import PlanRecorder  # connect_proxy imports this module
-
-        return PlanRecorder(self.columns_of, self.engine_defaults, self.table_at)
-
     def table_at(self, path: str) -> str | None:
         """The catalog table stored at ``path`` (a job that writes by path names its table so)."""
         for table in self.table_records():

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from emulators.workspace.connect_proxy import ConnectProxy, proxied_remote, split_remote
+from emulators.workspace.connect_proxy import ConnectProxy, PlanRecorder, proxied_remote, split_remote
 from emulators.workspace.jobs import Jobs, _state, _status
 from emulators.workspace.warm_python import WarmPython, WarmTask
 
@@ -76,9 +76,12 @@ def task_order(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class LineageHooks(Protocol):
-    """What job-run lineage needs from the runner (``lineage.JobLineage`` implements it)."""
+    """What job-run lineage needs from the runner (``lineage.JobLineage`` implements it). The runner makes
+    each task's ``PlanRecorder`` from the first three, so lineage never imports the proxy that imports it."""
 
-    def new_recorder(self) -> Any: ...
+    columns_of: Callable[[str], list[str] | None]
+    engine_defaults: Callable[[], tuple[str | None, str | None]]
+    table_at: Callable[[str], str | None]
 
     def task_finished(self, run: dict[str, Any], task: dict[str, Any], found: Any) -> None: ...
 
@@ -320,7 +323,9 @@ class RunExecutor:
         if self.lineage is None or upstream is None:
             return None
         try:
-            proxy = ConnectProxy(upstream[0], self.lineage.new_recorder()).start()
+            lineage = self.lineage
+            recorder = PlanRecorder(lineage.columns_of, lineage.engine_defaults, lineage.table_at)
+            proxy = ConnectProxy(upstream[0], recorder).start()
         except Exception:  # no lineage rather than no run
             log.exception("Spark Connect proxy did not start; the task runs without lineage")
             return None
