@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.errors import InvalidParameterValue, NotFound, ResourceConflict, Unauthenticated
+from databricks.sdk.errors import (
+    BadRequest,
+    InvalidParameterValue,
+    InvalidState,
+    NotFound,
+    ResourceConflict,
+    ResourceDoesNotExist,
+    Unauthenticated,
+)
 from databricks.sdk.service import jobs
 
 from emulators.common.event_sink import EventSink
@@ -97,8 +105,13 @@ def test_catalogs_schemas_tables_round_trip(workspace: Workspace):
 def test_errors_map_to_the_sdk_classes(workspace: Workspace):
     w = workspace.client()
     w.catalogs.create(name="dup")
-    with pytest.raises(ResourceConflict):  # 409, as open-source Unity Catalog answers
+    # a real workspace answers a duplicate catalog 400 CATALOG_ALREADY_EXISTS: the SDK's BadRequest
+    with pytest.raises(BadRequest, match="already exists") as duplicate:
         w.catalogs.create(name="DUP")
+    assert not isinstance(duplicate.value, ResourceConflict)
+    w.catalogs.create(name="other")
+    with pytest.raises(BadRequest, match="already exists"):
+        w.catalogs.update("other", new_name="dup")
     with pytest.raises(NotFound):
         w.catalogs.get("missing")
     with pytest.raises(InvalidParameterValue):
@@ -353,3 +366,55 @@ def test_a_warm_task_ends_like_a_python_process_and_bad_requests_do_not_stop_the
     assert first[0] == 3 and second[0] == 7  # as `python job.py 263` exits 7
     assert "thread finished" in first[1] and "thread finished" in second[1]
     assert first[1].split()[1] != second[1].split()[1]  # each task draws its own random numbers
+
+
+def test_task_runs_have_their_own_output_and_finished_runs_can_be_deleted(
+    workspace: Workspace, tmp_path: Path
+):
+    """Everyday calls of databricks-sdk users (issue 15): reading a task's output by its run id after
+    ``jobs.submit``, and deleting finished runs; an active run refuses deletion."""
+    w = workspace.client()
+    files = job_files(tmp_path)
+    submitted = w.jobs.submit(
+        run_name="two tasks",
+        tasks=[
+            jobs.SubmitTask(
+                task_key="first", spark_python_task=jobs.SparkPythonTask(python_file=files["ok"])
+            ),
+            jobs.SubmitTask(
+                task_key="second",
+                depends_on=[jobs.TaskDependency(task_key="first")],
+                spark_python_task=jobs.SparkPythonTask(python_file=files["fail"]),
+            ),
+        ],
+    ).result(timeout=dt.timedelta(seconds=60))
+    first, second = sorted(submitted.tasks, key=lambda t: t.task_key)
+    assert first.run_id != submitted.run_id and second.run_id != first.run_id
+
+    ok = w.jobs.get_run_output(first.run_id)
+    assert ok.metadata.run_id == first.run_id and [t.task_key for t in ok.metadata.tasks] == ["first"]
+    assert "args []" in ok.logs and ok.error is None
+    failed = w.jobs.get_run_output(second.run_id)
+    assert "boom: the input is wrong" in failed.error and "ValueError" in failed.error_trace
+    with pytest.raises(InvalidParameterValue, match="multiple tasks is not supported"):
+        w.jobs.get_run_output(submitted.run_id)
+    with pytest.raises(ResourceDoesNotExist):  # 400 INVALID_PARAMETER_VALUE "Run … does not exist."
+        w.jobs.get_run_output(submitted.run_id * 1000 + 9)
+    with pytest.raises(ResourceDoesNotExist):
+        w.jobs.get_run(987654)
+
+    waiting = w.jobs.create(
+        name="waits",
+        tasks=[jobs.Task(task_key="main", spark_python_task=jobs.SparkPythonTask(python_file=files["wait"]))],
+    ).job_id
+    active = w.jobs.run_now(waiting).run_id
+    with pytest.raises(InvalidState, match="still active"):
+        w.jobs.delete_run(active)
+    w.jobs.cancel_run(active).result(timeout=dt.timedelta(seconds=60))
+    w.jobs.delete_run(active)
+    w.jobs.delete_run(submitted.run_id)
+    with pytest.raises(NotFound):
+        w.jobs.get_run(submitted.run_id)
+    assert {r.run_id for r in w.jobs.list_runs()}.isdisjoint({active, submitted.run_id})
+    with pytest.raises(BadRequest, match="does not exist"):
+        w.jobs.delete_run(submitted.run_id)

@@ -220,7 +220,7 @@ def test_names_are_validated_case_insensitive_and_stored_lower_case(api: SpecChe
     name = f"MiXeD_{uuid.uuid4().hex[:6]}"
     assert api.call("POST", "/catalogs", json={"name": name})["name"] == name.lower()
     assert api.call("GET", f"/catalogs/{name.upper()}")["name"] == name.lower()
-    assert api.call("POST", "/catalogs", expect=409, json={"name": name.upper()})["error_code"] == (
+    assert api.call("POST", "/catalogs", expect=400, json={"name": name.upper()})["error_code"] == (
         "CATALOG_ALREADY_EXISTS"
     )
     assert api.call("GET", "/schemas/nope.nope", expect=404)["error_code"] == "SCHEMA_DOES_NOT_EXIST"

@@ -18,7 +18,10 @@ Served (see README "What the workspace stand-in serves"):
   ``delta/preview/commits`` (GET/POST): the catalog is the source of truth of MANAGED tables' versions.
   ``max_results``/``page_token`` on every list (keyset tokens bound to their listing).
 - Jobs 2.2 (and 2.1 paths): create, get, list, reset, update, delete, run-now (``idempotency_token``),
-  runs/submit, runs/get, runs/list, runs/cancel, runs/get-output; ``spark_python_task`` and
+  runs/submit, runs/get, runs/list, runs/cancel, runs/delete (finished runs only), runs/get-output (by a
+  task's own run id, as Databricks; a multi-task run answers 400); a missing run is 400
+  ``INVALID_PARAMETER_VALUE`` "Run <id> does not exist." (databricks-sdk's ResourceDoesNotExist);
+  ``spark_python_task`` and
   ``python_wheel_task`` run in worker processes against Sail (Python files forked from a warm
   interpreter, ``warm_python.py``), ``depends_on``, queueing at
   ``max_concurrent_runs``, ``timeout_seconds``, ``webhook_notifications``.
@@ -49,7 +52,9 @@ Served (see README "What the workspace stand-in serves"):
 - ``/api/2.0/local/…``: the test control plane (ping, faults, SQL start delay); the product never calls it.
 
 LIMITATIONS:
-- "Already exists" in Unity Catalog answers 409 (as open-source Unity Catalog; Sail needs it), not 400.
+- A duplicate catalog answers 400 ``CATALOG_ALREADY_EXISTS`` as Databricks (SDK: BadRequest); duplicate
+  schemas, tables, volumes and functions answer 409 (as open-source Unity Catalog): Sail 0.7.2's
+  ``CREATE SCHEMA/TABLE IF NOT EXISTS`` treats only a 409 as "exists" (its Unity Catalog provider).
 - A second ``staging-tables`` request for the same name before the table exists returns the same staging
   table (open-source Unity Catalog answers 409, which breaks Sail 0.7.2's ``saveAsTable``).
 - Vended credentials are a service SAS for the whole container (Azurite has no user delegation keys for

@@ -31,6 +31,7 @@ from emulators.common.records import RecordStore
 from emulators.workspace.errors import (
     ApiError,
     already_exists,
+    catalog_already_exists,
     conflict,
     invalid,
     not_found,
@@ -299,7 +300,7 @@ class UnityCatalog:
             }
         )
         if not self.store.insert("catalog", name, record):
-            raise already_exists("catalog", name)
+            raise catalog_already_exists(name)
         return record
 
     def get_catalog(self, name: str) -> dict[str, Any]:
@@ -319,7 +320,7 @@ class UnityCatalog:
             if new_name and check_name(new_name, "catalog") != record["name"]:
                 old, new = record["name"], check_name(new_name, "catalog")
                 if self.store.get("catalog", new):
-                    raise already_exists("catalog", new)
+                    raise catalog_already_exists(new)
                 self.store.delete("catalog", old)
                 record["name"] = new
                 self._rename_children(f"{old}.", f"{new}.")

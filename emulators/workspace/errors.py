@@ -34,6 +34,14 @@ def already_exists(what: str, name: str) -> ApiError:
     return ApiError(409, f"{code}_ALREADY_EXISTS", f"{what.capitalize()} '{name}' already exists.")
 
 
+def catalog_already_exists(name: str) -> ApiError:
+    """A duplicate catalog, as a Databricks workspace answers it: 400 ``CATALOG_ALREADY_EXISTS``
+    "Catalog '<name>' already exists." — databricks-sdk raises ``BadRequest``, which tools written against
+    real workspaces catch (databrickslabs/ucx, PR #2077). Sail never creates catalogs, so nothing here needs
+    open-source Unity Catalog's 409 (schemas and tables keep it: Sail's ``IF NOT EXISTS`` needs a 409)."""
+    return ApiError(400, "CATALOG_ALREADY_EXISTS", f"Catalog '{name}' already exists.")
+
+
 def invalid(message: str) -> ApiError:
     return ApiError(400, "INVALID_PARAMETER_VALUE", message)
 

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from emulators.common.records import RecordStore
-from emulators.workspace.errors import ApiError, invalid, not_found
+from emulators.workspace.errors import ApiError, invalid
 
 ACTIVE = ("PENDING", "QUEUED", "RUNNING", "TERMINATING")
 _ARRAY_KEYS = {"tasks": "task_key", "job_clusters": "job_cluster_key"}
@@ -254,8 +254,32 @@ class Jobs:
             raise invalid(f"Invalid run_id '{run_id}'.") from None
         record = self.store.get("run", key)
         if record is None:
-            raise not_found("run", str(run_id))
+            # Databricks answers a missing run with 400 INVALID_PARAMETER_VALUE "Run <id> does not exist."
+            # (databricks-sdk's generated errors/overrides.py maps exactly that to ResourceDoesNotExist)
+            raise invalid(f"Run {run_id} does not exist.")
         return record
+
+    def get_task_run(self, run_id: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The (run, task) a task run id names: every task of a run has its own run id (``run_id * 1000 +
+        n``), as on Databricks, where runs/get-output takes a task's run id."""
+        try:
+            task_run_id = int(run_id)
+        except (TypeError, ValueError):
+            raise invalid(f"Invalid run_id '{run_id}'.") from None
+        parent = self.store.get("run", f"{task_run_id // 1000:012d}") if task_run_id >= 1000 else None
+        for task in (parent or {}).get("tasks", []):
+            if task["run_id"] == task_run_id:
+                return parent, task
+        raise invalid(f"Run {run_id} does not exist.")
+
+    def delete_run(self, run_id: Any) -> None:
+        """Delete a run that is no longer active. Databricks' reference (jobs/deleterun): "Deletes a
+        non-active run. Returns an error if the run is active." — its code is not documented; INVALID_STATE
+        (400, databricks-sdk's InvalidState, a BadRequest) is this stand-in's choice."""
+        run = self.get_run(run_id)
+        if run["state"]["life_cycle_state"] in ACTIVE:
+            raise ApiError(400, "INVALID_STATE", f"Run {run_id} is still active and cannot be deleted.")
+        self.store.delete("run", f"{int(run_id):012d}")
 
     def list_runs(
         self, job_id: Any = None, active_only: bool = False, completed_only: bool = False

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, g, jsonify, request
 
+from emulators.workspace.errors import ApiError, invalid
 from emulators.workspace.routes.common import body, flag, workspace
 
 jobs_api = Blueprint("jobs", __name__)
@@ -91,14 +92,58 @@ def cancel_run():
     return jsonify({})
 
 
+def delete_run():
+    _jobs().delete_run(body().get("run_id"))
+    return jsonify({})
+
+
 def get_run_output():
-    run = _jobs().get_run(request.args.get("run_id"))
-    failed = [t for t in run["tasks"] if t.get("error")]
-    output: dict[str, Any] = {"metadata": _public_run(run)}
-    if failed:
-        output["error"] = failed[-1]["error"]
-        output["error_trace"] = failed[-1].get("error_trace", "")
+    """A task run's output (``RunOutput``: metadata, logs, error, error_trace). A run of one task answers
+    for its task; a run of several answers 400, as Databricks: "Retrieving the output of runs with multiple
+    tasks is not supported. Please retrieve the output of each individual task run instead." """
+    run_id = request.args.get("run_id")
+    try:
+        run = _jobs().get_run(run_id)
+    except ApiError:
+        run = None
+    if run is None:
+        run, task = _jobs().get_task_run(run_id)
+    elif len(run["tasks"]) == 1:
+        task = run["tasks"][0]
+    else:
+        raise invalid(
+            "Retrieving the output of runs with multiple tasks is not supported. Please retrieve the output "
+            "of each individual task run instead."
+        )
+    # the task run as a Run: the parent's fields, the task's own id, state and times, and the task itself
+    view = {k: v for k, v in task.items() if k not in ("error", "error_trace", "logs_path")}
+    metadata = {**_public_run(run), **{k: v for k, v in view.items() if k != "task_key"}, "tasks": [view]}
+    output: dict[str, Any] = {"metadata": metadata}
+    logs, truncated = _task_logs(task)
+    if logs is not None:
+        output["logs"], output["logs_truncated"] = logs, truncated
+    if task.get("error"):
+        output["error"] = task["error"]
+        output["error_trace"] = task.get("error_trace", "")
     return jsonify(output)
+
+
+#: Databricks returns the last 5 MB of a task's stdout in ``logs`` (Jobs API, runs/get-output)
+_LOG_LIMIT = 5 * 1024 * 1024
+
+
+def _task_logs(task: dict[str, Any]) -> tuple[str | None, bool]:
+    path = task.get("logs_path")
+    if not path:
+        return None, False
+    try:
+        with open(path, "rb") as file:
+            file.seek(0, 2)
+            size = file.tell()
+            file.seek(max(0, size - _LOG_LIMIT))
+            return file.read().decode("utf-8", errors="replace"), size > _LOG_LIMIT
+    except OSError:
+        return None, False
 
 
 _JOB_ROUTES = [
@@ -114,6 +159,7 @@ _JOB_ROUTES = [
     ("GET", "runs/list", list_runs),
     ("POST", "runs/cancel", cancel_run),
     ("GET", "runs/get-output", get_run_output),
+    ("POST", "runs/delete", delete_run),
 ]
 for _version in ("2_1", "2_2"):
     for _method, _path, _view in _JOB_ROUTES:
