@@ -73,7 +73,7 @@ _PARSERS = {
     "Wind_speed": float,
     "Description": str,
     "Precipitation": float,
-    "Humidity": int,
+    "Humidity": float,
 }
 
 # Weather-state chain parameters. Spell lengths are bounded, which is what gives the chain finite memory.
@@ -330,7 +330,7 @@ def _city_rows(city_id: int, start: datetime.date, end: datetime.date, seed: int
                 - 2.5 * temp_noise  # air warmer than usual for the hour is drier
                 + 2.0 * g_hum
             )
-            humidity_i = min(100, max(5, round(humidity)))
+            humidity_i = min(100.0, max(5.0, round(humidity, 1)))  # stations report tenths of a percent
 
             # --- wind: afternoon maximum, gustier in rain and much gustier in thunderstorms ---
             gust_scale = 0.4 + (1.2 if raining else 0.0) + (2.5 if thunder else 0.0)

@@ -57,7 +57,7 @@ def test_schema_and_types() -> None:
         assert type(r["Wind_speed"]) is float
         assert type(r["Description"]) is str
         assert type(r["Precipitation"]) is float
-        assert type(r["Humidity"]) is int
+        assert type(r["Humidity"]) is float
         for col in ("Temp", "Wind_speed", "Precipitation"):
             assert round(r[col], 1) == r[col], (col, r)
 

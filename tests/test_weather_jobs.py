@@ -230,7 +230,7 @@ def compute_oracle(settings: Settings) -> Oracle:
                 "wind_speed": float(raw["Wind_speed"]),
                 "description": raw["Description"].strip(" ").lower(),
                 "precipitation": float(raw["Precipitation"]),
-                "humidity": round(float(raw["Humidity"])),
+                "humidity": float(raw["Humidity"]),  # decimals kept, as they arrived
             }
             if key in winners:
                 loser_file, loser_values = winners[key][1]["file"], winners[key][1]["values"]

@@ -149,6 +149,6 @@ def classify(raw: DataFrame) -> DataFrame:
         "_wind_speed",
         "_description",
         "_precipitation",
-        F.round(F.col("_v_humidity")).try_cast("int").alias("_humidity"),
+        F.col("_v_humidity").alias("_humidity"),  # as it arrived: never rounded (50.8 stays 50.8)
         F.when(valid, F.lit(None)).otherwise(reasons).alias("reason"),  # null `valid` → reasons
     )
