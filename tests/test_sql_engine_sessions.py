@@ -7,7 +7,6 @@ it, and check every statement still succeeds — on a new session, run exactly o
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from databricks.sdk.service.sql import StatementState
 from emulators.stack import Stack, sail_session_env
 from emulators.workspace.statements import session_ended
 from tests.helpers.catalog_stack import catalog_stack
+from tests.helpers.clock import idle_past
 
 pytestmark = pytest.mark.stack
 CATALOG = "climatelake"
@@ -30,13 +30,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     stack = Stack(folder, in_memory=True, sail_session_timeout=TIMEOUT)
     yield from catalog_stack(stack, CATALOG)
 
-
-def idle_past(seconds: float) -> None:
-    """Let wall-clock time pass: being idle past the engine's session timeout is the condition under test
-    (Sail reports nothing a client could wait on), so this waits for a deadline, not for an event."""
-    deadline = time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0:
-        time.sleep(min(left, 0.25))
 
 
 def run(stack: Stack, statement: str, schema: str | None = None):

@@ -9,7 +9,6 @@ completion event) and gateway reads all work again."""
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from databricks.sdk.service.sql import StatementParameterListItem, StatementStat
 
 from emulators.common.event_sink import EventSink
 from emulators.stack import Stack
+from tests.helpers.clock import idle_past
 
 pytestmark = [pytest.mark.stack, pytest.mark.reliability]
 SESSION_TIMEOUT = 5.0
@@ -42,13 +42,6 @@ def idle_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack
         stack.stop()
         sink.close()
 
-
-def idle_past(seconds: float) -> None:
-    """Let wall-clock time pass with no call to any part: idleness is the condition under test (nothing
-    reports it), so this waits for a deadline rather than for an event."""
-    deadline = time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0:
-        time.sleep(min(left, 0.5))
 
 
 def every_api_works(stack: Stack, sink: EventSink) -> None:
