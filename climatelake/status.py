@@ -40,6 +40,13 @@ class RequestStatus:
     def finished(self) -> bool:
         return self.status in FINAL
 
+    @property
+    def changed_at(self) -> dt.datetime | None:
+        """When the request last moved (its newest timeline entry), None for a record without one."""
+        if not self.timeline:
+            return None
+        return dt.datetime.fromisoformat(self.timeline[-1]["at"].replace("Z", "+00:00"))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "request_id": self.request_id,
@@ -123,6 +130,12 @@ class RequestStatusStore:
         records = [_from_entity(e) for e in self._table.query_entities(query, parameters=parameters)]
         records.sort(key=lambda r: r.request_id, reverse=True)
         return records[:limit]
+
+    def unfinished(self) -> list[RequestStatus]:
+        """Every request not yet succeeded or failed, oldest first (what the recovery timer looks at)."""
+        query = f"PartitionKey eq '{PARTITION}' and status ne 'succeeded' and status ne 'failed'"
+        records = [_from_entity(e) for e in self._table.query_entities(query)]
+        return sorted(records, key=lambda r: r.request_id)
 
     def get(self, request_id: str) -> RequestStatus | None:
         try:

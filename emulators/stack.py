@@ -134,12 +134,16 @@ class Stack:
     gateway_workers: int = 2
     #: extra environment for the gateway only, e.g. CLIMATELAKE_GATEWAY_RATE_LIMIT_PER_MINUTE for benchmarks
     gateway_env: dict[str, str] = field(default_factory=dict)
+    #: extra app settings for the Functions host, e.g. a fast CLIMATELAKE_RECOVERY_SCHEDULE for failure tests
+    functions_env: dict[str, str] = field(default_factory=dict)
     #: the workspace's OpenLineage transport (WorkspaceConfig.openlineage); None: no OpenLineage events
     openlineage: dict[str, Any] | None = None
     #: seconds Sail keeps an idle Spark Connect session (its ``spark.session_timeout_secs``, 900 by default);
     #: None: ``CLIMATELAKE_SAIL_SESSION_TIMEOUT_SECS`` or Sail's own default. Short values test healing.
     sail_session_timeout: float | None = None
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    #: parts started at least once: a restart keeps their state, even in memory (only the first start wipes)
+    _started: set[str] = field(default_factory=set, repr=False)
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir).resolve()
@@ -334,8 +338,9 @@ class Stack:
         }
         if self.openlineage:
             config["openlineage"] = self.openlineage
-        if self.in_memory:
+        if self.in_memory and "workspace" not in self._started:  # a restart keeps the workspace's state
             shutil.rmtree(self.state_dir / "workspace", ignore_errors=True)
+        self._started.add("workspace")
         path = self._write_json("workspace.json", config)
         process, log_path = self._spawn(
             "workspace",
@@ -414,8 +419,9 @@ class Stack:
             "storage_connection_string": self.connection_string,
             "resources": resources,
         }
-        if self.in_memory:
+        if self.in_memory and "eventgrid" not in self._started:  # a restart keeps its state
             shutil.rmtree(self.state_dir / "eventgrid", ignore_errors=True)
+        self._started.add("eventgrid")
         path = self._write_json("eventgrid.json", config)
         process, log_path = self._spawn(
             "eventgrid",
@@ -444,6 +450,9 @@ class Stack:
                 "FUNCTIONS_WORKER_RUNTIME": "python",
                 "AzureWebJobsStorage": self.connection_string,
                 **self.env,
+                # the recovery timer (functions/recovery.py): every minute, requests stuck for 15 minutes
+                "CLIMATELAKE_RECOVERY_SCHEDULE": "0 * * * * *",
+                **self.functions_env,
             },
         }
         path = self._write_json("local.settings.json", settings)

@@ -12,6 +12,9 @@ import json
 import logging
 
 import azure.functions as func
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.errors import NotFound
+from databricks.sdk.service.jobs import Run
 
 from climatelake.lake import request_table_name, table_snapshot
 from functions import clients
@@ -49,7 +52,8 @@ def handle_job_event(event_type: str, run_id: int) -> None:
     if not request_id:
         log.info("run %s carries no request_id; not a climatelake request", run_id)
         return
-    result = run.state.result_state.value if run.state and run.state.result_state else "UNKNOWN"
+    # a run the workspace could not finish (INTERNAL_ERROR) has no result_state: name its life cycle state
+    result = _outcome(run)
     timings = {"run_id": run_id, "job_started_at_ms": run.start_time, "job_ended_at_ms": run.end_time}
     if result == "SUCCESS":
         snapshot = table_snapshot(w, settings, request_table_name(settings, request_id))
@@ -63,4 +67,25 @@ def handle_job_event(event_type: str, run_id: int) -> None:
         )
     else:
         message = (run.state.state_message if run.state else "") or f"job run ended {result}"
+        drop_partial_result(w, request_table_name(settings, request_id))
         finish(request_id, "failed", reason=f"job run {run_id} {result}: {message}", **timings)
+
+
+def _outcome(run: Run) -> str:
+    state = run.state
+    if state and state.result_state:
+        return state.result_state.value
+    if state and state.life_cycle_state:
+        return state.life_cycle_state.value
+    return "UNKNOWN"
+
+
+def drop_partial_result(w: WorkspaceClient, full_name: str) -> None:
+    """A failed run may have registered its result table before it died (it writes the table, then the
+    export files): unregister it, so a results table exists only for a succeeded request. Its Delta files
+    stay where they are (an EXTERNAL table's data is not deleted with it), overwritten by any later run."""
+    try:
+        w.tables.delete(full_name)
+        log.warning("dropped %s: its run failed after registering it", full_name)
+    except NotFound:
+        pass

@@ -14,7 +14,13 @@ import logging
 import azure.functions as func
 
 from climatelake.bundle import job_id_by_name
-from climatelake.manifest import REQUEST_ID_PATTERN, ManifestError, parse_manifest, request_id_from_blob_name
+from climatelake.manifest import (
+    REQUEST_ID_PATTERN,
+    Manifest,
+    ManifestError,
+    parse_manifest,
+    request_id_from_blob_name,
+)
 from climatelake.storage import JSON
 from functions import clients
 from functions.completion import finish
@@ -58,13 +64,21 @@ def handle_manifest_created(subject: str) -> None:
         submitted_by=manifest.submitted_by,
         manifest_blob=f"{container}/{name}",
     )
+    run_id, job_id = launch(manifest)
+    store.advance(manifest.request_id, "job_started", run_id=run_id, job_id=job_id)
+    log.info("request %s: job %s run %s", manifest.request_id, job_id, run_id)
+
+
+def launch(manifest: Manifest) -> tuple[int, int]:
+    """Start the request's job run; (run id, job id). The request id is the idempotency token, so however
+    often this is called for one request (event redeliveries, the recovery timer) the workspace runs it
+    once and answers every later call with that first run."""
     w = clients.workspace()
-    job_id = job_id_by_name(w, settings.weather_job_name)
+    job_id = job_id_by_name(w, clients.settings().weather_job_name)
     run = w.jobs.run_now(
         job_id, job_parameters=manifest.job_parameters(), idempotency_token=manifest.request_id
     )
-    store.advance(manifest.request_id, "job_started", run_id=run.run_id, job_id=job_id)
-    log.info("request %s: job %s run %s", manifest.request_id, job_id, run.run_id)
+    return run.run_id, job_id
 
 
 def reject(name: str, data: bytes, reason: str) -> None:

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def host():
-    app = create_app(ROOT, ["secret-function-key"])
+    app = create_app(ROOT, ["secret-function-key"], settings={"CLIMATELAKE_RECOVERY_SCHEDULE": "0 0 0 1 1 *"})
     server, thread = serve_in_thread(app)
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
@@ -29,12 +29,14 @@ def test_indexes_the_real_app_like_the_worker():
     assert functions["job_events"].trigger_type == "httpTrigger"
     assert functions["job_events"].route == "job-events" and functions["job_events"].methods == ("POST",)
     assert functions["job_events"].auth_level == "function"
+    assert functions["recover_requests"].trigger_type == "timerTrigger"
+    assert functions["recover_requests"].trigger["schedule"] == "%CLIMATELAKE_RECOVERY_SCHEDULE%"
 
 
 def test_host_status_lists_the_functions(host: str):
     assert requests.get(f"{host}/admin/host/status", timeout=5).json() == {
         "state": "Running",
-        "functions": ["job_events", "on_manifest_created"],
+        "functions": ["job_events", "on_manifest_created", "recover_requests"],
     }
 
 
