@@ -234,6 +234,36 @@ def test_state_survives_a_restart_and_lost_runs_end(tmp_path: Path):
         ws.stop()
 
 
+def test_a_run_lost_in_a_restart_notifies_on_failure(tmp_path: Path, event_sink: EventSink):
+    """Databricks counts a run ending INTERNAL_ERROR as failed (databricks-sdk's JobEmailNotifications
+    .on_failure): its on_failure webhooks fire, so whoever waits on them learns of the lost run."""
+    ws = Workspace(tmp_path / "ws", {"hook": event_sink.url})
+    try:
+        w = ws.client()
+        job_id = python_job(
+            w,
+            "lost-job",
+            job_files(tmp_path)["wait"],
+            webhook_notifications=jobs.WebhookNotifications(on_failure=[jobs.Webhook(id="hook")]),
+        )
+        run_id = w.jobs.run_now(job_id).run_id
+        wait_until(
+            lambda: w.jobs.get_run(run_id).state.life_cycle_state == jobs.RunLifeCycleState.RUNNING,
+            30,
+            "the run started",
+        )
+    finally:
+        ws.stop()
+    ws.start()
+    try:
+        notice = event_sink.wait_for(lambda e: e.get("run", {}).get("run_id") == run_id, timeout=30)
+        assert notice["event_type"] == "jobs.on_failure"
+        lost = ws.client().jobs.get_run(run_id)
+        assert lost.state.life_cycle_state == jobs.RunLifeCycleState.INTERNAL_ERROR
+    finally:
+        ws.stop()
+
+
 def test_tasks_fork_fresh_from_the_warm_python_and_it_stops_with_the_workspace(tmp_path: Path):
     """Each spark_python_task runs like ``python <file>``: its own __main__, folder, sys.path[0] and
     module state (a change to an already imported module does not reach the next task); the warm server

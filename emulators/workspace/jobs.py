@@ -325,8 +325,16 @@ class Jobs:
         )
 
     def _recover_lost_runs(self) -> None:
-        """Runs active when the stand-in stopped cannot resume: end them, never leave them RUNNING."""
+        """Runs active when the stand-in stopped cannot resume: end them, never leave them RUNNING.
+
+        They are kept in ``lost_runs`` for their ``on_failure`` notifications: Databricks counts a run that
+        ends INTERNAL_ERROR as failed ("A run is considered to have completed unsuccessfully if it ends
+        with an INTERNAL_ERROR life_cycle_state or a FAILED, or TIMED_OUT result_state": Jobs API 2.2
+        ``JobEmailNotifications.on_failure``, as in databricks-sdk's service/jobs.py; webhook notifications'
+        ``on_failure`` is "when the run fails", the same runs)."""
+        self.lost_runs: list[dict[str, Any]] = []
         for run in self.list_runs(active_only=True):
             if run["state"]["life_cycle_state"] in ("PENDING", "QUEUED"):
                 continue  # not started yet: the executor picks them up again
             self.set_run_state(run, "INTERNAL_ERROR", None, "The run was lost when the workspace restarted.")
+            self.lost_runs.append(run)

@@ -259,6 +259,8 @@ def create_app(config: WorkspaceConfig) -> Flask:
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     workspace.executor.start()
+    for run in workspace.jobs.lost_runs:  # ended at start-up: their on_failure notifications are due
+        workspace.executor.notify("jobs.on_failure", run)
     return app
 
 
