@@ -31,6 +31,8 @@ from databricks.sdk.errors import NotFound
 
 from climatelake.bundle import job_id_by_name
 from climatelake.lake import request_table_name
+from climatelake.manifest import new_request_id
+from climatelake.status import RequestStatusStore
 from emulators.common.event_sink import EventSink
 from emulators.stack import Stack, wait_until
 
@@ -172,3 +174,17 @@ def test_every_request_finishes_once_after_a_part_is_killed(kill_stack, part: st
     counts = Counter(s["status"] for s in statuses.values())
     reasons = [s["reason"][:160] for s in statuses.values() if s["status"] == "failed"]
     print(f"{part}: {dict(counts)} {reasons}")
+
+
+def test_the_host_runs_the_recovery_timer_for_a_request_no_event_will_finish(kill_stack) -> None:
+    """A request the gateway recorded but whose manifest never reached storage (it died in between): no
+    event will ever come for it. The Functions host's timer (``recover_requests``) fails it with a reason."""
+    stack, sink = kill_stack
+    settings = stack.settings()
+    store = RequestStatusStore(settings.storage_connection_string, settings.requests_table)
+    request_id = new_request_id()
+    store.create(request_id, "accepted", submitted_by="r2-test")
+    event = sink.wait_for(lambda e: e.get("data", {}).get("request_id") == request_id, 60)
+    assert event["eventType"] == "Climatelake.Request.Failed"
+    assert "never stored" in event["data"]["reason"]
+    assert status_of(stack, request_id)["status"] == "failed"
