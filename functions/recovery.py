@@ -20,6 +20,9 @@ way; racing one is harmless anyway, as every status write is ETag-conditional an
 - ``accepted`` / ``manifest_written`` (never launched): the manifest is in storage → handled as its
   BlobCreated event would be (idempotent for the same reason); no manifest → failed ("never stored").
 
+Whenever it fails a request, a result table the lost run may have registered is unregistered first: only a
+succeeded request has one (``job_events.drop_partial_result``).
+
 Assumptions: a request's status record exists (a manifest uploaded straight to storage whose event never
 arrived has none; Event Grid's dead-letter container is where it is found); one timer instance runs at a
 time (Azure's timer trigger holds a singleton lock across instances).
