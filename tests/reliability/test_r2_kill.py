@@ -11,6 +11,10 @@ Waits are on events (completion events at the subscriber, run states) with timeo
 (``functions/recovery.py``) runs every few seconds here so a request whose run was lost is finished within
 the test's bounds.
 
+Two more tests show the recovery timer itself under the real host: a request no event will ever finish
+(recorded, manifest never stored) is failed with a reason, and a completion lost while the host was down
+longer than the workspace's webhook retries is recovered from the run.
+
 What it found (2026-12-06): after the workspace's kill, requests stayed in ``job_started`` for good — on an
 in-memory stack all 20 (``Stack.restart`` started the workspace on a wiped folder: jobs, runs, tables gone),
 with the state kept the one whose run was RUNNING (ended INTERNAL_ERROR at restart, no notification, nothing
@@ -188,3 +192,28 @@ def test_the_host_runs_the_recovery_timer_for_a_request_no_event_will_finish(kil
     assert event["eventType"] == "Climatelake.Request.Failed"
     assert "never stored" in event["data"]["reason"]
     assert status_of(stack, request_id)["status"] == "failed"
+
+
+def test_a_completion_lost_while_the_host_was_down_is_recovered_by_the_timer(kill_stack) -> None:
+    """The Functions host killed and kept down until the workspace has given up on the run's webhook (five
+    attempts): after its restart, the recovery timer finishes the request from the run, once."""
+    stack, sink = kill_stack
+    (request_id, rows), = submit(stack, 1)
+    wait_until(lambda: status_of(stack, request_id)["status"] == "job_started", 60, "the request launched")
+    run_id = int(status_of(stack, request_id)["run_id"])
+    log_path = stack.state_dir / "logs" / "workspace.log"
+    given_up_before = log_path.read_text(errors="replace").count("(attempt 5)")
+    stack.kill("functions")
+    w = stack.workspace_client()
+    wait_until(lambda: w.jobs.get_run(run_id).state.life_cycle_state.value == "TERMINATED", 60, "run end")
+    wait_until(
+        lambda: log_path.read_text(errors="replace").count("(attempt 5)") > given_up_before,
+        60,
+        "the workspace giving up on the webhook",
+    )
+    stack.restart("functions")
+    event = sink.wait_for(lambda e: e.get("data", {}).get("request_id") == request_id, 60)
+    assert event["eventType"] == "Climatelake.Request.Succeeded", event
+    status = status_of(stack, request_id)
+    assert status["status"] == "succeeded" and status["row_count"] == rows and status["delta_version"] == 0
+    assert runs_per_request(stack)[request_id] == 1
