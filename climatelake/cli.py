@@ -4,6 +4,7 @@
     climatelake keys list | climatelake keys revoke <key id>
     climatelake deploy [--target local]          # the bundle's jobs + the catalog's schemas
     climatelake data generate --cities 3 --start 2024-01-01 --end 2024-03-31 [--dirty-fraction 0.05]
+                              [--missing-fraction 0.05]
                               [--hour-format 2400] [--cities-per-file 10] [--upload | --out DIR]
     climatelake ingest                           # run the ingest job and wait
     climatelake sql run sql/lineage_demo.sql     # statement by statement through the SQL statements API
@@ -51,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, default=0)
     generate.add_argument(
         "--dirty-fraction", type=float, default=0.0, help="share of rows made dirty (sample_data.dirty_rows)"
+    )
+    generate.add_argument(
+        "--missing-fraction",
+        type=float,
+        default=0.0,
+        help="share of rows missing one measure, still valid (sample_data.missing_measures)",
     )
     generate.add_argument("--hour-format", choices=("0-23", "2400"), default="0-23")
     generate.add_argument("--cities-per-file", type=int, default=1)
@@ -100,6 +107,7 @@ def _generate(args: argparse.Namespace) -> None:
         args.end,
         seed=args.seed,
         dirty_fraction=args.dirty_fraction,
+        missing_fraction=args.missing_fraction,
         hour_format=args.hour_format,
         cities_per_file=args.cities_per_file,
     )

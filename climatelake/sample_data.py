@@ -433,7 +433,8 @@ def dirty_rows(
     * ``humidity_out_of_range``: Humidity becomes ``"101"`` if ``rng.random() < 0.5`` else ``"-3"``;
     * ``negative_wind``: Wind_speed becomes ``"-1.5"``;
     * ``negative_precipitation``: Precipitation becomes ``"-0.2"``;
-    * ``missing_field``: the field ``COLUMNS[rng.randrange(8)]`` becomes ``""``;
+    * ``missing_field``: the field ``COLUMNS[rng.randrange(8)]`` becomes ``""`` — a missing key field makes
+      the row invalid; a missing measure does not (silver keeps the row, that measure NULL);
     * ``duplicate``: the row is written twice, identical, one after the other;
     * ``messy_description``: Description becomes ``"  " + description.upper() + " "`` — still valid once
       trimmed and lower-cased, so it tests normalisation rather than rejection.
@@ -475,6 +476,44 @@ def dirty_rows(
     return out
 
 
+MISSING_WEIGHTS: dict[str, float] = {
+    "Precipitation": 0.40,
+    "Wind_speed": 0.25,
+    "Description": 0.20,
+    "Humidity": 0.10,
+    "Temp": 0.05,
+}
+"""Which measure a partly-missing row lacks, by weight: rain gauges and present-weather reports are the
+readings real hourly observations most often lack, temperature the least (in the NOAA ISD-Lite files of
+``tests/fixtures/isd_lite`` precipitation is the most often empty field by far). An assumption, stated."""
+
+
+def missing_measures(rows: list[dict[str, str]], fraction: float, seed: int = 0) -> list[dict[str, str]]:
+    """``rows`` (file strings) with about ``fraction`` of them missing exactly one measure (an empty field),
+    the measure drawn by :data:`MISSING_WEIGHTS`. Such a row is still valid: silver keeps it with that
+    measure NULL and lists it in ``missing_measures``.
+
+    Deterministic and independent of :func:`dirty_rows`' draws: one RNG per city,
+    ``random.Random(f"climatelake-missing:{seed}:{city_id}")``, walks that city's rows in order, drawing
+    ``u = rng.random()`` per row and, when ``u < fraction``, ``rng.choices(measures, weights)`` once.
+    A fraction of 0 returns the rows unchanged.
+    """
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"fraction must be in [0, 1], got {fraction!r}")
+    if fraction == 0.0:
+        return rows
+    measures, weights = list(MISSING_WEIGHTS), list(MISSING_WEIGHTS.values())
+    rngs: dict[str, random.Random] = {}
+    out: list[dict[str, str]] = []
+    for row in rows:
+        city = row["City_id"]
+        rng = rngs.setdefault(city, random.Random(f"climatelake-missing:{seed}:{city}"))
+        if rng.random() < fraction:
+            row = {**row, rng.choices(measures, weights)[0]: ""}
+        out.append(row)
+    return out
+
+
 def weather_files(
     city_ids: Iterable[int],
     start: datetime.date,
@@ -483,14 +522,17 @@ def weather_files(
     dirty_fraction: float = 0.0,
     hour_format: str = "0-23",
     cities_per_file: int = 1,
+    missing_fraction: float = 0.0,
 ) -> dict[str, bytes]:
     """Raw CSV files (name → bytes) in the seed schema: ``city=<first id>/<start>_<end>.csv``, each with
-    ``cities_per_file`` cities, optionally dirtied by :func:`dirty_rows`. Same arguments, same bytes."""
+    ``cities_per_file`` cities, optionally dirtied by :func:`dirty_rows` and given gaps by
+    :func:`missing_measures`. Same arguments, same bytes."""
     ids = _validated_city_ids(city_ids)
     files: dict[str, bytes] = {}
     for i in range(0, len(ids), cities_per_file):
         group = ids[i : i + cities_per_file]
         rows = dirty_rows(generate_hourly(group, start, end, seed), dirty_fraction, seed, hour_format)
+        rows = missing_measures(rows, missing_fraction, seed)
         files[f"city={group[0]}/{start.isoformat()}_{end.isoformat()}.csv"] = rows_to_csv(rows)
     return files
 

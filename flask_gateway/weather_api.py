@@ -3,8 +3,10 @@
 They answer from the catalog's hourly table (``<catalog>.silver.weather_hourly``), held in memory per
 process until its Delta version changes (:class:`climatelake.lake.CachedTable`). Daily values are
 aggregated from the hourly rows on the fly (min/max/mean temperature, total precipitation, mean humidity,
-max wind, the most frequent description) — the same definitions as ``gold.weather_daily``, computed here so
-that both granularities answer from one snapshot. One query spans at most ``WEATHER_MAX_DAYS`` days
+max wind, the most frequent description), each over the hours where its measure exists, with
+``<metric>_hours_observed`` beside it (a missing measure is NULL in silver, never 0) — the same definitions
+as ``gold.weather_daily``, computed here so that both granularities answer from one snapshot. One query
+spans at most ``WEATHER_MAX_DAYS`` days
 (config, default 366). Encoded answers are kept per table version (:mod:`flask_gateway.response_cache`:
 ETag, 304, gzip).
 """
@@ -18,6 +20,7 @@ import orjson
 import polars as pl
 from flask import Blueprint, Response, current_app, request
 
+from climatelake import cities as city_registry
 from climatelake.lake import CachedTable
 from climatelake.manifest import METRICS
 from flask_gateway import clients
@@ -45,13 +48,14 @@ DAILY_UNITS = {
     "humidity_mean": "%",
     "description": "",
     "hours_observed": "h",
+    **{f"{m}_hours_observed": "h" for m in METRICS},
 }
 DAILY_COLUMNS = {  # metric → the daily columns it yields
-    "temp": ("temp_min", "temp_max", "temp_mean"),
-    "wind_speed": ("wind_speed_max",),
-    "precipitation": ("precipitation_sum",),
-    "humidity": ("humidity_mean",),
-    "description": ("description",),
+    "temp": ("temp_min", "temp_max", "temp_mean", "temp_hours_observed"),
+    "wind_speed": ("wind_speed_max", "wind_speed_hours_observed"),
+    "precipitation": ("precipitation_sum", "precipitation_hours_observed"),
+    "humidity": ("humidity_mean", "humidity_hours_observed"),
+    "description": ("description", "description_hours_observed"),
 }
 
 
@@ -174,14 +178,16 @@ def daily():
 
 
 def _daily_body(hourly_rows: pl.DataFrame, city_id: int, metrics: tuple[str, ...], shape: str):
-    aggregates = {
+    precipitation = pl.col("precipitation")
+    aggregates = {  # polars skips nulls like SQL, except that a sum of no values is 0: make it null
         "temp_min": pl.col("temp").min(),
         "temp_max": pl.col("temp").max(),
         "temp_mean": pl.col("temp").mean().round(2),
         "wind_speed_max": pl.col("wind_speed").max(),
-        "precipitation_sum": pl.col("precipitation").sum().round(2),
+        "precipitation_sum": pl.when(precipitation.count() > 0).then(precipitation.sum().round(2)),
         "humidity_mean": pl.col("humidity").mean().round(2),
-        "description": pl.col("description").mode().sort().first(),
+        "description": pl.col("description").drop_nulls().mode().sort().first(),
+        **{f"{m}_hours_observed": pl.col(m).count() for m in METRICS},
     }
     columns = [c for m in metrics for c in DAILY_COLUMNS[m]]
     rows = (
@@ -196,6 +202,8 @@ def _daily_body(hourly_rows: pl.DataFrame, city_id: int, metrics: tuple[str, ...
 @bp.get("/cities")
 @require("reader")
 def cities():
+    """Every city with data: its span, hours present vs hours expected in that span (so gaps show), hours
+    per measure, and — for cities in the registry (``climatelake/cities.csv``) — name and coordinates."""
     frame, version = hourly_table().frame()
     coverage = (
         frame.group_by("city_id")
@@ -203,16 +211,36 @@ def cities():
             pl.col("date").min().alias("first_date"),
             pl.col("date").max().alias("last_date"),
             pl.len().alias("hours"),
+            *[pl.col(m).count().alias(m) for m in METRICS],
         )
         .sort("city_id")
         .with_columns(
-            pl.col("first_date").dt.strftime("%Y-%m-%d"), pl.col("last_date").dt.strftime("%Y-%m-%d")
+            hours_expected=((pl.col("last_date") - pl.col("first_date")).dt.total_days() + 1) * 24,
+        )
+        .with_columns(
+            pl.col("first_date").dt.strftime("%Y-%m-%d"),
+            pl.col("last_date").dt.strftime("%Y-%m-%d"),
+            completeness=(pl.col("hours") / pl.col("hours_expected")).round(4),
         )
     )
-    return _json(
-        {
-            "cities": coverage.to_dicts(),
-            "table": clients.settings().hourly_table_name,
-            "delta_version": version,
-        }
-    )
+    registry = city_registry.load()
+    answer = []
+    for row in coverage.to_dicts():
+        known = registry.get(row["city_id"])
+        answer.append(
+            {
+                "city_id": row["city_id"],
+                **(
+                    {"name": known.name, "country": known.country, "lat": known.lat, "lon": known.lon}
+                    if known
+                    else {}
+                ),
+                "first_date": row["first_date"],
+                "last_date": row["last_date"],
+                "hours": row["hours"],
+                "hours_expected": row["hours_expected"],
+                "completeness": row["completeness"],
+                "hours_observed": {m: row[m] for m in METRICS},
+            }
+        )
+    return _json({"cities": answer, "table": clients.settings().hourly_table_name, "delta_version": version})

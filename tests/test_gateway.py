@@ -281,7 +281,17 @@ def test_daily_weather_and_cities(client, keys):
     assert all(r["temp_min"] <= r["temp_mean"] <= r["temp_max"] for r in body["rows"])
     cities = client.get("/v1/cities", headers=auth(keys["reader"])).get_json()["cities"]
     assert [c["city_id"] for c in cities] == SAMPLE_CITIES
-    assert cities[0] == {"city_id": 1, "first_date": "2024-01-01", "last_date": "2024-01-31", "hours": 744}
+    assert cities[0] == {
+        "city_id": 1,
+        "first_date": "2024-01-01",
+        "last_date": "2024-01-31",
+        "hours": 744,
+        "hours_expected": 744,
+        "completeness": 1.0,
+        "hours_observed": dict.fromkeys(
+            ("temp", "wind_speed", "precipitation", "humidity", "description"), 744
+        ),
+    }
 
 
 @pytest.mark.parametrize(

@@ -64,7 +64,9 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
         settings, w = stack.settings(), stack.workspace_client()
         bootstrap(settings, w, [1, 2], dt.date(2024, 1, 1), dt.date(2024, 1, 3))
         # Dirty files, the same hours in both hour formats, a file delivered twice, two bad headers.
-        files = sample_data.weather_files([11, 12], dt.date(2024, 2, 1), dt.date(2024, 2, 6), 7, 0.15)
+        files = sample_data.weather_files(
+            [11, 12], dt.date(2024, 2, 1), dt.date(2024, 2, 6), 7, 0.15, missing_fraction=0.1
+        )
         clean = sample_data.generate_hourly([21], dt.date(2024, 3, 1), dt.date(2024, 3, 2), seed=3)
         files["city=21/hours_2400.csv"] = sample_data.rows_to_csv(
             sample_data.format_row(r, "2400") for r in clean
@@ -94,6 +96,14 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
             " 61 , 2024-01-02 , 500 , 1.5 ,2.0, Mist , 0.0 , 50 \n"  # spaces around valid values
             "61,0000-01-01,6,1.0,2.0,mist,0.0,50\n"  # a date no Python or pandas date can hold
             "61,2024-01-02,7,1.0,2.0,\t,0.0,50\n"  # trim removes spaces only: a tab is a description
+        ).encode()
+        files["city=62/gaps.csv"] = (  # real-data gaps: empty measures are missing, not invalid
+            f"{header}\n"
+            "62,2024-01-05,0,1.5,,mist,,50.8\n"  # no wind, no rain: kept, 2 missing
+            "62,2024-01-05,1,,,,,\n"  # no measure at all: rejected
+            "62,2024-01-05,2,,3.0,  ,0.2,\n"  # only wind and rain: kept
+            "62,2024-01-05,3,2.5,1.0,fog,,abc\n"  # a missing one and a wrong one: rejected (bad_humidity)
+            ",2024-01-05,4,2.5,1.0,fog,0.0,40\n"  # no key: rejected
         ).encode()
         files["city=31/extra_column.csv"] = (
             f"{header},Pressure\n31,2024-01-01,0,1.0,2.0,mist,0.0,90,1013\n".encode()
@@ -145,14 +155,17 @@ def _date(text: str) -> str | None:
         return None
 
 
+MEASURES = ("Temp", "Wind_speed", "Description", "Precipitation", "Humidity")
+
+
 def oracle_reason(raw: dict[str, str]) -> str | None:
-    """The documented rules (databricks/src/weather_quality.py), written again independently."""
+    """The documented rules (databricks/src/weather_quality.py), written again independently: a missing
+    key is a reason, a missing measure is not; a present, wrong measure is; no measure at all is."""
     reasons: list[str] = []
 
     def number(field: str, code: str) -> float | None:
         value = raw.get(field)
         if _blank(value):
-            reasons.append(f"missing_{code}")
             return None
         if not _NUMBER.fullmatch(value.strip(" ")):
             reasons.append(f"bad_{code}")
@@ -175,15 +188,34 @@ def oracle_reason(raw: dict[str, str]) -> str | None:
     wind = number("Wind_speed", "wind_speed")
     if wind is not None and wind < 0:
         reasons.append("wind_speed_negative")
-    if _blank(raw.get("Description")):
-        reasons.append("missing_description")
     precipitation = number("Precipitation", "precipitation")
     if precipitation is not None and precipitation < 0:
         reasons.append("precipitation_negative")
     humidity = number("Humidity", "humidity")
     if humidity is not None and not 0 <= humidity <= 100:
         reasons.append("humidity_out_of_range")
+    if all(_blank(raw.get(m)) for m in MEASURES):
+        reasons.append("no_measures")
     return ";".join(reasons) or None
+
+
+def oracle_row(raw: dict[str, str | None]) -> dict:
+    """A valid raw row as silver holds it: blank measures None and listed in missing_measures."""
+
+    def number(field: str) -> float | None:
+        return None if _blank(raw[field]) else float(raw[field])
+
+    return {
+        "city_id": int(raw["City_id"]),
+        "date": _date(raw["Date"].strip(" ")),
+        "hour": _hour(raw["Hour"].strip(" ")),
+        "temp": number("Temp"),
+        "wind_speed": number("Wind_speed"),
+        "description": None if _blank(raw["Description"]) else raw["Description"].strip(" ").lower(),
+        "precipitation": number("Precipitation"),
+        "humidity": number("Humidity"),  # decimals kept, as they arrived
+        "missing_measures": [m.lower() for m in MEASURES if _blank(raw[m])],
+    }
 
 
 @dataclass
@@ -221,17 +253,8 @@ def compute_oracle(settings: Settings) -> Oracle:
             if reason:
                 quarantine[(blob.name, reason, values)] += 1
                 continue
-            key = (int(raw["City_id"]), _date(raw["Date"].strip(" ")), _hour(raw["Hour"].strip(" ")))
-            row = {
-                "city_id": key[0],
-                "date": key[1],
-                "hour": key[2],
-                "temp": float(raw["Temp"]),
-                "wind_speed": float(raw["Wind_speed"]),
-                "description": raw["Description"].strip(" ").lower(),
-                "precipitation": float(raw["Precipitation"]),
-                "humidity": float(raw["Humidity"]),  # decimals kept, as they arrived
-            }
+            row = oracle_row(raw)
+            key = (row["city_id"], row["date"], row["hour"])
             if key in winners:
                 loser_file, loser_values = winners[key][1]["file"], winners[key][1]["values"]
                 quarantine[(loser_file, "duplicate_superseded", loser_values)] += 1
@@ -240,22 +263,25 @@ def compute_oracle(settings: Settings) -> Oracle:
 
 
 def oracle_daily(silver: dict[tuple, dict]) -> dict[tuple, dict]:
+    """Each measure over the hours where it exists; a measure with no reading that day is None."""
     days: dict[tuple, list[dict]] = defaultdict(list)
     for row in silver.values():
         days[(row["city_id"], row["date"])].append(row)
     daily = {}
     for key, rows in days.items():
-        counts = Counter(r["description"] for r in rows)
-        top = max(counts.values())
+        seen = {m: [r[m] for r in rows if r[m] is not None] for m in (m.lower() for m in MEASURES)}
+        counts = Counter(seen["description"])
+        top = max(counts.values(), default=0)
         daily[key] = {
-            "temp_min": min(r["temp"] for r in rows),
-            "temp_max": max(r["temp"] for r in rows),
-            "temp_mean": statistics.fmean(r["temp"] for r in rows),
-            "precipitation_sum": sum(r["precipitation"] for r in rows),
-            "humidity_mean": statistics.fmean(r["humidity"] for r in rows),
-            "wind_speed_max": max(r["wind_speed"] for r in rows),
-            "description": min(d for d, n in counts.items() if n == top),
+            "temp_min": min(seen["temp"], default=None),
+            "temp_max": max(seen["temp"], default=None),
+            "temp_mean": statistics.fmean(seen["temp"]) if seen["temp"] else None,
+            "precipitation_sum": sum(seen["precipitation"]) if seen["precipitation"] else None,
+            "humidity_mean": statistics.fmean(seen["humidity"]) if seen["humidity"] else None,
+            "wind_speed_max": max(seen["wind_speed"], default=None),
+            "description": min((d for d, n in counts.items() if n == top), default=None),
             "hours_observed": len(rows),
+            **{f"{m}_hours_observed": len(values) for m, values in seen.items()},
         }
     return daily
 
@@ -306,6 +332,22 @@ def test_every_bronze_row_is_in_silver_or_quarantine(pipeline: Pipeline, oracle:
     assert oracle.bronze_rows == len(oracle.silver) + sum(oracle.quarantine.values())
     reasons = {reason for (_, reason, _) in oracle.quarantine}
     assert {"bad_hour", "duplicate_superseded", "temp_out_of_range"} <= reasons
+
+
+def test_missing_measures_are_null_not_invalid(pipeline: Pipeline, oracle: Oracle):
+    rows = {r["hour"]: r for r in pipeline.rows("silver.weather_hourly") if r["city_id"] == 62}
+    assert set(rows) == {0, 2}
+    assert (rows[0]["wind_speed"], rows[0]["precipitation"], rows[0]["humidity"]) == (None, None, 50.8)
+    assert rows[0]["missing_measures"] == ["wind_speed", "precipitation"]
+    assert rows[2]["missing_measures"] == ["temp", "description", "humidity"]
+    reasons = {
+        r["hour"]: r["reason"]
+        for r in pipeline.rows("silver.weather_quarantine")
+        if r["file_id"] and "62" in r["source_file"]
+    }
+    assert reasons == {"1": "no_measures", "3": "bad_humidity", "4": "missing_city_id"}
+    partly = [r for r in oracle.silver.values() if r["city_id"] in (11, 12) and r["missing_measures"]]
+    assert len(partly) > 10  # the generator's gaps reached silver, rows kept
 
 
 def test_later_file_wins(pipeline: Pipeline):

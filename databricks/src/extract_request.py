@@ -2,9 +2,10 @@
 
 Hourly: the key columns (city_id, date, hour) and the requested metrics. Daily: per city and date, the
 aggregates of each requested metric (temp → temp_min/temp_max/temp_mean, wind_speed → wind_speed_max,
-precipitation → precipitation_sum, humidity → humidity_mean, description → the most frequent one) and
-hours_observed. Re-running the same request overwrites its table with the same rows (a new Delta version,
-no duplicates). The rows are also exported as one Parquet and one CSV file under
+precipitation → precipitation_sum, humidity → humidity_mean, description → the most frequent one), each
+over the hours where that metric exists, with ``<metric>_hours_observed`` beside it, and hours_observed
+(hours with a row at all). Re-running the same request overwrites its table with the same rows (a new Delta
+version, no duplicates). The rows are also exported as one Parquet and one CSV file under
 ``<results root>/<request id>/`` in the results container, for download.
 """
 
@@ -19,19 +20,27 @@ METRICS = ("temp", "wind_speed", "precipitation", "humidity", "description")
 
 
 def daily_aggregates(metric: str) -> list:
-    """The daily columns of one metric; the same definitions the gateway's daily query uses."""
+    """The daily columns of one metric; the same definitions the gateway's daily query uses.
+
+    Each is computed over the hours where the metric exists (SQL aggregates skip NULLs), and
+    ``<metric>_hours_observed`` says how many those were: a day with 23 temperatures and 24 precipitation
+    readings reports 23 and 24. No reading at all → the aggregate is NULL (unknown), never 0.
+    """
     column = F.col(metric)
-    return {
-        "temp": [
-            F.min(column).alias("temp_min"),
-            F.max(column).alias("temp_max"),
-            F.round(F.avg(column), 2).alias("temp_mean"),
-        ],
-        "wind_speed": [F.max(column).alias("wind_speed_max")],
-        "precipitation": [F.round(F.sum(column), 2).alias("precipitation_sum")],
-        "humidity": [F.round(F.avg(column), 2).alias("humidity_mean")],
-        "description": [F.mode(column, deterministic=True).alias("description")],
-    }[metric]
+    return [
+        *{
+            "temp": [
+                F.min(column).alias("temp_min"),
+                F.max(column).alias("temp_max"),
+                F.round(F.avg(column), 2).alias("temp_mean"),
+            ],
+            "wind_speed": [F.max(column).alias("wind_speed_max")],
+            "precipitation": [F.round(F.sum(column), 2).alias("precipitation_sum")],
+            "humidity": [F.round(F.avg(column), 2).alias("humidity_mean")],
+            "description": [F.mode(column, deterministic=True).alias("description")],
+        }[metric],
+        F.count(column).alias(f"{metric}_hours_observed"),
+    ]
 
 
 def main() -> None:

@@ -11,8 +11,10 @@ definitions are the ones the request job's ``granularity=daily`` uses
 (``extract_request.daily_aggregates``), so both agree.
 
 * ``gold.weather_daily``: city_id, date, temp_min, temp_max, temp_mean, precipitation_sum,
-  humidity_mean, wind_speed_max, description (most frequent; ties → the alphabetically first),
-  hours_observed. Means and sums are rounded to 2 decimals.
+  humidity_mean, wind_speed_max, description (most frequent; ties → the alphabetically first), each over
+  the hours where its measure exists, with ``<measure>_hours_observed`` (temp, precipitation, humidity,
+  wind_speed, description) beside it; hours_observed counts the hours with a row at all. Means and sums are
+  rounded to 2 decimals; a measure with no reading that day is NULL, never 0.
 * ``gold.city_coverage``: city_id, first_date, last_date, days_observed (days with any hour), span_days
   (last − first + 1), hours_observed, completeness = hours_observed / (span_days × 24), 4 decimals.
 """

@@ -25,6 +25,11 @@ WEATHER_COLUMNS = (
     "precipitation",
     "humidity",
 )
+"""The hourly columns every reader knows: the key, then the measures (NULL where a measure is missing)."""
+
+SILVER_COLUMNS = (*WEATHER_COLUMNS, "missing_measures")
+"""``silver.weather_hourly``: the hourly columns plus ``missing_measures``, the names of the measures the
+raw row left empty (array<string>, column order; empty when none) — see ``weather_quality``."""
 
 SEED_COLUMNS = ("City_id", "Date", "Hour", "Temp", "Wind_speed", "Description", "Precipitation", "Humidity")
 """The raw files' header, exactly; a file with any other header is rejected, never column-lost."""

@@ -26,7 +26,7 @@ import argparse
 import datetime as dt
 
 from lakehouse import (
-    WEATHER_COLUMNS,
+    SILVER_COLUMNS,
     ensure_schema,
     register_table,
     spark_session,
@@ -122,7 +122,7 @@ def main() -> None:
         else:
             write_table(quarantine, quarantine_name, quarantine_path)
 
-    rows = winners.select(*[F.col(f"_{c}").alias(c) for c in WEATHER_COLUMNS])
+    rows = winners.select(*[F.col(f"_{c}").alias(c) for c in SILVER_COLUMNS])
     if not table_exists(spark, silver_name) or spark.table(silver_name).limit(1).count() == 0:
         with step("write silver (it was empty)"):
             rows.write.format("delta").mode("overwrite").save(silver_path)
