@@ -6,6 +6,8 @@
     climatelake data generate --cities 3 --start 2024-01-01 --end 2024-03-31 [--dirty-fraction 0.05]
                               [--missing-fraction 0.05]
                               [--hour-format 2400] [--cities-per-file 10] [--upload | --out DIR]
+    climatelake data fetch --source noaa-isd|open-meteo --city 101 --start 2017-01-01 --end 2017-03-31
+                           [--upload | --out DIR]   # real observations, seed schema, UTC
     climatelake ingest                           # run the ingest job and wait
     climatelake sql run sql/lineage_demo.sql     # statement by statement through the SQL statements API
     climatelake events subscribe --name NAME --endpoint URL [--types T …]   # | unsubscribe | list
@@ -65,6 +67,15 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--upload", action="store_true", help="into the raw container")
     where.add_argument("--out", type=Path, help="into a local folder")
 
+    fetch = data.add_parser("fetch", help="download real observations of a registered city (seed schema)")
+    fetch.add_argument("--source", required=True, choices=("noaa-isd", "open-meteo"))
+    fetch.add_argument("--city", type=int, required=True, help="a city id of climatelake/cities.csv")
+    fetch.add_argument("--start", type=_date, required=True)
+    fetch.add_argument("--end", type=_date, required=True)
+    where = fetch.add_mutually_exclusive_group(required=True)
+    where.add_argument("--upload", action="store_true", help="into the raw container")
+    where.add_argument("--out", type=Path, help="into a local folder")
+
     sub.add_parser("ingest", help="run the ingest job (raw files → silver.weather_hourly) and wait")
 
     sql = sub.add_parser("sql", help="SQL through the SQL statements API").add_subparsers(
@@ -95,22 +106,28 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _generate(args: argparse.Namespace) -> None:
-    """``data generate``: the same bytes for the same arguments (sample_data.weather_files)."""
+def _data(args: argparse.Namespace) -> None:
+    """``data generate`` (the same bytes for the same arguments: sample_data.weather_files) or ``data fetch``
+    (real observations: climatelake.sources.fetch); both write or upload seed raw files."""
     from climatelake import bootstrap, sample_data
 
-    if args.cities < 1 or args.cities_per_file < 1:
-        raise ValueError("--cities and --cities-per-file must be at least 1")
-    files = sample_data.weather_files(
-        range(1, args.cities + 1),
-        args.start,
-        args.end,
-        seed=args.seed,
-        dirty_fraction=args.dirty_fraction,
-        missing_fraction=args.missing_fraction,
-        hour_format=args.hour_format,
-        cities_per_file=args.cities_per_file,
-    )
+    if args.action == "fetch":
+        from climatelake.sources.fetch import fetch
+
+        files = fetch(args.source, args.city, args.start, args.end)
+    else:
+        if args.cities < 1 or args.cities_per_file < 1:
+            raise ValueError("--cities and --cities-per-file must be at least 1")
+        files = sample_data.weather_files(
+            range(1, args.cities + 1),
+            args.start,
+            args.end,
+            seed=args.seed,
+            dirty_fraction=args.dirty_fraction,
+            missing_fraction=args.missing_fraction,
+            hour_format=args.hour_format,
+            cities_per_file=args.cities_per_file,
+        )
     if args.upload:
         from climatelake.settings import Settings
 
@@ -129,7 +146,7 @@ def run(args: argparse.Namespace) -> None:
     from climatelake.settings import Settings
 
     if args.command == "data":  # --out needs no deployment; --upload reads the settings itself
-        _generate(args)
+        _data(args)
         return
     settings = Settings.from_env()
     if args.command == "keys":
