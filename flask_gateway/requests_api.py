@@ -12,7 +12,8 @@ import hashlib
 import io
 import json
 
-from azure.core.exceptions import ResourceExistsError
+import polars as pl
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from flask import Blueprint, Response, g, jsonify, request, stream_with_context, url_for
 
 from climatelake.keys import role_allows
@@ -195,16 +196,46 @@ def get_results(request_id: str):
     page = frame.slice(offset, limit)
     more = offset + limit < frame.height
     next_cursor = base64.urlsafe_b64encode(f"v{version}:{offset + limit}".encode()).decode() if more else None
-    head = json.dumps(
-        {
-            "request_id": request_id,
-            "table": table,
-            "delta_version": version,
-            "row_count": frame.height,
-            "next_cursor": next_cursor,
-        }
-    )
+    summary = {
+        "request_id": request_id,
+        "table": table,
+        "delta_version": version,
+        "row_count": frame.height,
+        "coverage": _coverage(record, frame),
+        "next_cursor": next_cursor,
+    }
+    if frame.height == 0:
+        summary["notice"] = "There is no data for the requested cities and dates: the result has zero rows."
+    head = json.dumps(summary)
     return Response(f'{head[:-1]},"rows":{page.write_json()}}}', mimetype="application/json")
+
+
+def _coverage(record: RequestStatus, frame: pl.DataFrame) -> list[dict] | None:
+    """Per requested city: hours expected in the range (days × 24, UTC) vs hours present in the result, so
+    a user sees gaps instead of guessing. From the request's manifest (the range) and the result rows
+    (hourly: a row per hour present; daily: ``hours_observed``). None when the manifest is gone."""
+    blob = record.details.get("manifest_blob", "")
+    container, _, name = blob.partition("/")
+    try:
+        data = clients.blobs().get_blob_client(container, name).download_blob().readall()
+        manifest = parse_manifest(data, name)
+    except (ResourceNotFoundError, ManifestError, ValueError):
+        return None
+    expected = ((manifest.end_date - manifest.start_date).days + 1) * 24
+    if "hour" in frame.columns:
+        present = frame.group_by("city_id").agg(pl.len().alias("n"))
+    else:
+        present = frame.group_by("city_id").agg(pl.col("hours_observed").sum().alias("n"))
+    counts = dict(zip(present["city_id"].to_list(), present["n"].to_list(), strict=True))
+    return [
+        {
+            "city_id": city,
+            "hours_expected": expected,
+            "hours_present": int(counts.get(city, 0)),
+            "completeness": round(counts.get(city, 0) / expected, 4),
+        }
+        for city in manifest.city_ids
+    ]
 
 
 @bp.get("/<request_id>/lineage")

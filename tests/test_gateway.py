@@ -140,6 +140,23 @@ def test_daily_request_matches_an_independent_aggregate(local_stack, client, key
         assert got["precipitation_sum"] == pytest.approx(want["precipitation_sum"], abs=0.005)
 
 
+def test_a_request_without_data_succeeds_with_zero_rows_and_says_so(local_stack, client, keys):
+    request_id = submit(
+        client, keys["submitter"], city_ids=[2, 987], start_date="2024-01-30", end_date="2024-02-02"
+    )
+    assert local_stack.wait_for_request_event(request_id)["eventType"] == "Climatelake.Request.Succeeded"
+    body = client.get(f"/v1/requests/{request_id}/results", headers=auth(keys["submitter"])).get_json()
+    assert body["row_count"] == len(body["rows"]) == 48  # city 2 has data up to 2024-01-31
+    assert body["coverage"] == [
+        {"city_id": 2, "hours_expected": 96, "hours_present": 48, "completeness": 0.5},
+        {"city_id": 987, "hours_expected": 96, "hours_present": 0, "completeness": 0.0},
+    ]
+    empty = submit(client, keys["submitter"], city_ids=[987], start_date="2024-01-01", end_date="2024-01-01")
+    assert local_stack.wait_for_request_event(empty)["eventType"] == "Climatelake.Request.Succeeded"
+    body = client.get(f"/v1/requests/{empty}/results", headers=auth(keys["submitter"])).get_json()
+    assert body["row_count"] == 0 and body["rows"] == [] and "zero rows" in body["notice"]
+
+
 def test_idempotency_key_replays_and_conflicts(client, keys):
     headers = {**auth(keys["submitter"]), "Idempotency-Key": f"k-{uuid.uuid4()}"}
     body = {"city_ids": [1], "start_date": "2024-01-03", "end_date": "2024-01-03"}

@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import argparse
 
-from lakehouse import ensure_schema, request_table_suffix, spark_session, write_table
+from lakehouse import ensure_schema, request_table_suffix, spark_session, table_exists, write_table
 from pyspark.sql import functions as F
 
 METRICS = ("temp", "wind_speed", "precipitation", "humidity", "description")
+SILVER_SCHEMA = (
+    "city_id int, date date, hour int, temp double, wind_speed double, description string, "
+    "precipitation double, humidity double, missing_measures array<string>"
+)
 
 
 def daily_aggregates(metric: str) -> list:
@@ -63,7 +67,9 @@ def main() -> None:
         raise SystemExit(f"invalid parameters: city_ids={args.city_ids!r}, unknown metrics={sorted(unknown)}")
 
     spark = spark_session("climatelake-extract-request")
-    hourly = spark.table(f"{args.catalog}.silver.weather_hourly")
+    silver = f"{args.catalog}.silver.weather_hourly"
+    # No silver yet (a fresh deployment): the request still succeeds, with zero rows, and says so.
+    hourly = spark.table(silver) if table_exists(spark, silver) else spark.createDataFrame([], SILVER_SCHEMA)
     selected = hourly.where(
         F.col("city_id").isin(city_ids)
         & F.col("date").between(F.lit(args.start_date).cast("date"), F.lit(args.end_date).cast("date"))
