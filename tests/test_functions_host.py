@@ -21,6 +21,7 @@ def host():
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(timeout=5)
+    app.extensions["functions_host"].stop()  # its timer listener (recover_requests) must not outlive it
 
 
 def test_indexes_the_real_app_like_the_worker():
