@@ -196,19 +196,14 @@ def test_malformed_manifest_fails_with_a_reason_and_harms_nothing(
 
 
 def test_a_failing_job_run_ends_the_request_failed_with_the_reason(local_stack: LocalStack):
-    """When the job run fails (here: the hourly table it reads is unregistered for the test's duration),
-    the webhook reaches the function and the request ends failed with the run's error as the reason."""
+    """When the job run fails (here: the hourly table it reads is re-registered, for the test's duration,
+    at a location that holds no Delta table, so it is there but unreadable), the webhook reaches the
+    function and the request ends failed with the run's error as the reason. A table that is not
+    registered at all is a fresh deployment: there the request succeeds with zero rows and says so."""
     w = local_stack.stack.workspace_client()
     hourly = w.tables.get("climatelake.silver.weather_hourly")
-    w.tables.delete(hourly.full_name)
-    try:
-        answer = local_stack.gateway.post(
-            f"{local_stack.gateway_url}/v1/requests",
-            timeout=30,
-            json={"city_ids": [1], "start_date": "2024-01-02", "end_date": "2024-01-02"},
-        )
-        event = local_stack.wait_for_request_event(answer.json()["request_id"])
-    finally:
+
+    def register(location: str) -> None:
         w.api_client.do(
             "POST",
             "/api/2.1/unity-catalog/tables",
@@ -218,11 +213,35 @@ def test_a_failing_job_run_ends_the_request_failed_with_the_reason(local_stack: 
                 "name": "weather_hourly",
                 "table_type": "EXTERNAL",
                 "data_source_format": "DELTA",
-                "storage_location": hourly.storage_location,
+                "storage_location": location,
             },
         )
-    assert event["eventType"] == "Climatelake.Request.Failed"
-    assert "FAILED" in event["data"]["reason"] and "weather_hourly" in event["data"]["reason"]
+
+    def request_day_one() -> tuple[str, dict]:
+        answer = local_stack.gateway.post(
+            f"{local_stack.gateway_url}/v1/requests",
+            timeout=30,
+            json={"city_ids": [1], "start_date": "2024-01-02", "end_date": "2024-01-02"},
+        )
+        request_id = answer.json()["request_id"]
+        return request_id, local_stack.wait_for_request_event(request_id)
+
+    w.tables.delete(hourly.full_name)
+    try:
+        unregistered_id, unregistered = request_day_one()
+        register(hourly.storage_location.rstrip("/") + "_nowhere/")
+        _, unreadable = request_day_one()
+    finally:
+        if w.tables.exists(hourly.full_name).table_exists:
+            w.tables.delete(hourly.full_name)
+        register(hourly.storage_location)
+    assert unregistered["eventType"] == "Climatelake.Request.Succeeded"
+    results = local_stack.gateway.get(
+        f"{local_stack.gateway_url}/v1/requests/{unregistered_id}/results", timeout=30
+    ).json()
+    assert results["row_count"] == 0 and "zero rows" in results["notice"]
+    assert unreadable["eventType"] == "Climatelake.Request.Failed"
+    assert "FAILED" in unreadable["data"]["reason"] and "_delta_log" in unreadable["data"]["reason"]
 
 
 def test_gateway_answers_problem_json_for_bad_requests(local_stack: LocalStack):

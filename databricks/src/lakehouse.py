@@ -67,12 +67,24 @@ def register_table(spark: SparkSession, full_name: str, location: str) -> None:
     spark.sql(f"CREATE TABLE IF NOT EXISTS {full_name} USING DELTA LOCATION '{location}'")
 
 
+NOT_FOUND_CONDITIONS = ("TABLE_OR_VIEW_NOT_FOUND", "SCHEMA_NOT_FOUND", "NO_SUCH_CATALOG_EXCEPTION")
+"""Error conditions that mean "no such table". Databricks and Sail both name the condition in the
+AnalysisException message (Sail: ``Table not found: [TABLE_OR_VIEW_NOT_FOUND] ...``, measured)."""
+
+
 def table_exists(spark: SparkSession, full_name: str) -> bool:
-    """Whether ``full_name`` is registered and readable (Sail has no ``spark.catalog.tableExists``)."""
+    """Whether ``full_name`` is registered (Sail has no ``spark.catalog.tableExists``).
+
+    Only a not-found error means "no table". Any other error (a registered table whose files are
+    unreadable, an engine that is restarting) is raised: a job that took it for "no table" would start
+    its table over, or a request would succeed with zero rows, and data would be silently lost.
+    """
     try:
         spark.table(full_name).schema  # noqa: B018 - forces the lookup
-    except Exception:  # AnalysisException or the Connect equivalent: the table is not there
-        return False
+    except Exception as error:  # AnalysisException, or its Spark Connect twin
+        if any(condition in str(error) for condition in NOT_FOUND_CONDITIONS):
+            return False
+        raise
     return True
 
 

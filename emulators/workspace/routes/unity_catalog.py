@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, g, jsonify
 
 from emulators.workspace.catalog import split_full_name
+from emulators.workspace.catalog_commits import UNITY_TABLE_ID_PROPERTIES, is_catalog_managed
 from emulators.workspace.errors import invalid
-from emulators.workspace.routes.common import arg, body, flag, page, workspace
+from emulators.workspace.routes.common import arg, body, flag, from_sail, page, workspace
 
 uc = Blueprint("unity_catalog", __name__, url_prefix="/api/2.1/unity-catalog")
 #: Databricks serves the temporary credentials under 2.0 too, and databricks-sdk calls those paths
@@ -73,26 +76,56 @@ def delete_schema(full_name: str):
 
 
 # tables -----------------------------------------------------------------------------------------
+def _table_view(table: dict[str, Any]) -> dict[str, Any]:
+    """A table as answered to this client.
+
+    Deviation, for Sail only: a MANAGED Delta table that is not catalog-managed is answered to Sail without
+    its ``table_id``. Sail 0.7.2 takes any MANAGED Delta table whose info carries a table id as a
+    catalog-managed one (sail-delta-lake ``catalog_managed.rs``: the id, kept as the property
+    ``io.unitycatalog.tableId``, "is the explicit marker that this table participates in Unity coordinated
+    commits") and writes the ``catalogManaged`` reader/writer feature into its log — which delta-rs, and so
+    polars' ``scan_table``, cannot open. On Databricks a managed table is plain Delta unless created with
+    ``delta.feature.catalogManaged`` (:func:`is_catalog_managed`), so Sail is kept to plain Delta for those;
+    every other client gets the full table info, as Databricks answers it.
+    """
+    if not from_sail() or is_catalog_managed(table) or table.get("table_type") != "MANAGED":
+        return table
+    view = {k: v for k, v in table.items() if k != "table_id"}
+    if view.get("properties"):
+        view["properties"] = {
+            k: v for k, v in view["properties"].items() if k not in UNITY_TABLE_ID_PROPERTIES
+        }
+    return view
+
+
 @uc.post("/tables")
 def create_table():
-    return jsonify(_catalog().create_table(body(), g.principal))
+    return jsonify(_table_view(_catalog().create_table(body(), g.principal)))
 
 
 @uc.get("/tables")
 def list_tables():
     catalog_name, schema_name = arg("catalog_name"), arg("schema_name")
-    tables = _catalog().list_tables(catalog_name, schema_name)
+    tables = [_table_view(t) for t in _catalog().list_tables(catalog_name, schema_name)]
     return jsonify(page(tables, "tables", f"tables:{catalog_name.lower()}.{schema_name.lower()}"))
 
 
 @uc.get("/tables/<full_name>")
 def get_table(full_name: str):
-    return jsonify(_catalog().get_table(full_name))
+    return jsonify(_table_view(_catalog().get_table(full_name)))
+
+
+@uc.get("/tables/<full_name>/exists")
+def table_exists(full_name: str):
+    """``{"table_exists": bool}``, never 404 for a missing table: Databricks REST API reference,
+    Unity Catalog > Tables > "Get boolean reflecting if table exists" (what ``w.tables.exists`` calls)."""
+    catalog = _catalog()
+    return jsonify({"table_exists": catalog.store.get("table", full_name.lower()) is not None})
 
 
 @uc.patch("/tables/<full_name>")
 def update_table(full_name: str):
-    return jsonify(_catalog().update_table(full_name, body(), g.principal))
+    return jsonify(_table_view(_catalog().update_table(full_name, body(), g.principal)))
 
 
 @uc.delete("/tables/<full_name>")
