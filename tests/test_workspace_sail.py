@@ -4,15 +4,17 @@ executed on Sail through databricks-sdk. Azurite, Sail and the stand-in run as t
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import polars as pl
 import pytest
 import requests
 from azure.storage.blob import BlobServiceClient
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.errors import NotFound
+from databricks.sdk.errors import BadRequest, NotFound
 from databricks.sdk.service.sql import (
     ExecuteStatementRequestOnWaitTimeout,
     StatementParameterListItem,
@@ -209,3 +211,65 @@ def test_statements_run_asynchronously_and_can_be_cancelled(stack):
         requests.post(control, json={"start_delay_seconds": 0}, headers=headers, timeout=5).raise_for_status()
     with pytest.raises(NotFound):
         w.statement_execution.get_statement(str(uuid.uuid4()))
+
+
+def test_if_not_exists_is_satisfied_through_sail_and_statements(stack, spark, schema):
+    """Sail's ``IF NOT EXISTS`` needs a 409 for an existing schema/table (its User-Agent gets one), while
+    databricks-sdk sees Databricks' 400 ``*_ALREADY_EXISTS`` (BadRequest) for the very same duplicate."""
+    w = stack.workspace_client()
+    catalog_name, schema_name = schema.split(".")
+    spark.sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    for _ in range(2):
+        for statement in (
+            f"CREATE SCHEMA IF NOT EXISTS {schema}",
+            f"CREATE TABLE IF NOT EXISTS {schema}.once (id BIGINT) USING delta",
+        ):
+            answer = _run(w, statement)
+            assert answer.status.state == StatementState.SUCCEEDED, (statement, answer.status.error)
+    spark.sql(f"CREATE TABLE IF NOT EXISTS {schema}.once (id BIGINT) USING delta")
+    assert [t.name for t in w.tables.list(catalog_name=catalog_name, schema_name=schema_name)] == ["once"]
+    with pytest.raises(BadRequest, match="already exists") as duplicate:
+        w.schemas.create(name=schema_name, catalog_name=catalog_name)
+    assert duplicate.value.error_code == "SCHEMA_ALREADY_EXISTS"
+
+
+def _delta_features(stack: Stack, location: str) -> set[str]:
+    """The reader and writer table features of a table's first commit (its protocol action)."""
+    path = location.split(".dfs.core.windows.net/", 1)[1]
+    container = BlobServiceClient.from_connection_string(stack.connection_string).get_container_client("lake")
+    first = container.download_blob(f"{path}/_delta_log/00000000000000000000.json").readall().decode()
+    actions = [json.loads(line) for line in first.splitlines() if line.strip()]
+    protocol = next(action["protocol"] for action in actions if "protocol" in action)
+    return set(protocol.get("readerFeatures") or []) | set(protocol.get("writerFeatures") or [])
+
+
+def _scan(stack: Stack, full_name: str) -> list[tuple]:
+    """The table as polars reads it through Unity Catalog: table info, vended SAS, then delta-rs."""
+    endpoint = {"azure_storage_endpoint": f"{stack.url('blob')}/devstoreaccount1", "azure_allow_http": "true"}
+    catalog = pl.Catalog(stack.url("workspace"), bearer_token=stack.workspace_token, require_https=False)
+    frame = catalog.scan_table(*full_name.split("."), storage_options=endpoint).collect()
+    return sorted(frame.select("id", "v").rows())
+
+
+def test_a_table_made_catalog_managed_commits_through_the_catalog(stack, spark, schema):
+    """Opting in (``delta.feature.catalogManaged``) gives Sail the table id, so it writes the catalogManaged
+    feature and ratifies every later version with the catalog (``/delta/preview/commits``)."""
+    w = stack.workspace_client()
+    table = f"{schema}.coordinated"
+    created = _run(
+        w,
+        f"CREATE TABLE {table} (id BIGINT, v STRING) USING delta "
+        "TBLPROPERTIES ('delta.feature.catalogManaged' = 'supported')",
+    )
+    assert created.status.state == StatementState.SUCCEEDED, created.status.error
+    spark.sql(f"INSERT INTO {table} VALUES (1, 'a')")
+    spark.createDataFrame([(2, "b")], "id long, v string").write.mode("append").saveAsTable(table)
+    assert sorted(tuple(r) for r in spark.table(table).collect()) == [(1, "a"), (2, "b")]
+    info = w.tables.get(table)
+    assert "catalogManaged" in _delta_features(stack, info.storage_location)
+    commits = w.api_client.do(
+        "GET",
+        "/api/2.1/unity-catalog/delta/preview/commits",
+        body={"table_id": info.table_id, "table_uri": info.storage_location, "start_version": 0},
+    )
+    assert commits["latest_table_version"] == 2

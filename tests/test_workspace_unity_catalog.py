@@ -13,7 +13,14 @@ import polars as pl
 import pytest
 import requests
 import yaml
-from databricks.sdk.errors import InvalidParameterValue, NotFound, ResourceConflict
+from databricks.sdk.errors import (
+    BadRequest,
+    DatabricksError,
+    InvalidParameterValue,
+    NotFound,
+    ResourceConflict,
+    ResourceDoesNotExist,
+)
 from databricks.sdk.service import catalog as uc
 from openapi_core import Config, OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
@@ -341,7 +348,7 @@ def test_sdk_updates_renames_and_paging(workspace: InProcessWorkspace):
     assert volume.owner == PRINCIPAL and volume.storage_location.endswith(f"/volumes/{volume.volume_id}")
     assert [v.name for v in w.volumes.list(catalog_name=f"{c}_v2", schema_name="bronze")] == ["landing"]
     assert w.volumes.update(f"{c}_v2.bronze.landing", new_name="inbox").name == "inbox"
-    with pytest.raises(ResourceConflict):
+    with pytest.raises(BadRequest, match="already exists"):  # 400 VOLUME_ALREADY_EXISTS, as Databricks
         w.volumes.create(
             catalog_name=f"{c}_v2", schema_name="bronze", name="inbox", volume_type=uc.VolumeType.MANAGED
         )
@@ -354,6 +361,88 @@ def test_sdk_updates_renames_and_paging(workspace: InProcessWorkspace):
         w.volumes.read(f"{c}_v2.bronze.inbox")
     w.catalogs.delete(f"{c}_v2", force=True)
     assert not [x for x in w.catalogs.list() if x.name.startswith(c)]
+
+
+def _raised(call, *args, **kwargs) -> DatabricksError:
+    """The databricks-sdk error ``call(*args, **kwargs)`` raises."""
+    with pytest.raises(DatabricksError) as raised:
+        call(*args, **kwargs)
+    return raised.value
+
+
+def test_duplicates_and_missing_answer_as_databricks(workspace: InProcessWorkspace):
+    """A duplicate is 400 ``<KIND>_ALREADY_EXISTS`` (databricks-sdk's BadRequest, never ResourceConflict), as
+    a Databricks workspace answers it, to every client but Sail (409, which its ``IF NOT EXISTS`` needs); a
+    missing securable is 404 ``<KIND>_DOES_NOT_EXIST``; a missing job 400 "Job … does not exist." (the SDK's
+    ResourceDoesNotExist)."""
+    w = workspace.client()
+    c = f"c_{uuid.uuid4().hex[:8]}"
+    w.catalogs.create(name=c)
+    w.schemas.create(name="raw", catalog_name=c)
+    w.schemas.create(name="other", catalog_name=c)
+    table = {
+        "catalog_name": c,
+        "schema_name": "raw",
+        "name": "t",
+        "table_type": "EXTERNAL",
+        "data_source_format": "DELTA",
+        "storage_location": f"{LAKE}/dup-t",
+        "columns": [_column("id", "LONG", "bigint", 0)],
+    }
+    w.api_client.do("POST", "/api/2.1/unity-catalog/tables", body=table)
+    volume = {"catalog_name": c, "schema_name": "raw", "name": "v", "volume_type": "MANAGED"}
+    w.api_client.do("POST", "/api/2.1/unity-catalog/volumes", body=volume)
+    w.volumes.create(catalog_name=c, schema_name="raw", name="v2", volume_type=uc.VolumeType.MANAGED)
+    function = {"function_info": _function(c, "raw", "f")}
+    w.api_client.do("POST", "/api/2.1/unity-catalog/functions", body=function)
+
+    creates = {
+        "CATALOG": ("/catalogs", {"name": c.upper()}),
+        "SCHEMA": ("/schemas", {"name": "RAW", "catalog_name": c}),
+        "TABLE": ("/tables", table),
+        "VOLUME": ("/volumes", volume),
+        "FUNCTION": ("/functions", function),
+    }
+    for kind, (path, request) in creates.items():
+        error = _raised(w.api_client.do, "POST", f"/api/2.1/unity-catalog{path}", body=request)
+        assert isinstance(error, BadRequest) and not isinstance(error, ResourceConflict), (kind, error)
+        assert error.error_code == f"{kind}_ALREADY_EXISTS" and "already exists" in str(error), kind
+        for agent, status in (("Sail/0.7.2", 409), ("curl/8.5.0", 400), ("sail-like/1.0", 400)):
+            answer = requests.post(
+                f"{workspace.uc_url}{path}",
+                json=request,
+                headers={"Authorization": f"Bearer {TOKEN}", "User-Agent": agent},
+                timeout=10,
+            )
+            assert answer.status_code == status, (kind, agent, answer.text)
+            assert answer.json()["error_code"] == f"{kind}_ALREADY_EXISTS"
+    assert w.catalogs.update(c, new_name=c).name == c  # the same name is no rename
+    for error in (
+        _raised(w.schemas.update, f"{c}.other", new_name="raw"),
+        _raised(w.volumes.update, f"{c}.raw.v2", new_name="v"),
+    ):
+        assert isinstance(error, BadRequest) and error.error_code.endswith("_ALREADY_EXISTS"), error
+
+    missing = {
+        "CATALOG_DOES_NOT_EXIST": lambda: w.catalogs.get("nope"),
+        "SCHEMA_DOES_NOT_EXIST": lambda: w.schemas.get(f"{c}.nope"),
+        "TABLE_DOES_NOT_EXIST": lambda: w.tables.get(f"{c}.raw.nope"),
+        "VOLUME_DOES_NOT_EXIST": lambda: w.volumes.read(f"{c}.raw.nope"),
+        "FUNCTION_DOES_NOT_EXIST": lambda: w.functions.get(f"{c}.raw.nope"),
+    }
+    for code, call in missing.items():
+        error = _raised(call)
+        assert isinstance(error, NotFound) and error.error_code == code, (code, error)
+    in_missing_schema = {**table, "schema_name": "nope"}
+    error = _raised(w.api_client.do, "POST", "/api/2.1/unity-catalog/tables", body=in_missing_schema)
+    assert isinstance(error, NotFound) and error.error_code == "SCHEMA_DOES_NOT_EXIST"
+    error = _raised(w.schemas.create, name="s", catalog_name="nope")
+    assert isinstance(error, NotFound) and error.error_code == "CATALOG_DOES_NOT_EXIST"
+
+    with pytest.raises(ResourceDoesNotExist, match="Job 987654 does not exist"):
+        w.jobs.get(987654)
+    with pytest.raises(InvalidParameterValue, match="Job 987654 does not exist"):
+        w.jobs.delete(987654)
 
 
 def test_unitycatalog_client_lists_and_gets(workspace: InProcessWorkspace):

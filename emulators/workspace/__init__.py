@@ -52,9 +52,14 @@ Served (see README "What the workspace stand-in serves"):
 - ``/api/2.0/local/…``: the test control plane (ping, faults, SQL start delay); the product never calls it.
 
 LIMITATIONS:
-- A duplicate catalog answers 400 ``CATALOG_ALREADY_EXISTS`` as Databricks (SDK: BadRequest); duplicate
-  schemas, tables, volumes and functions answer 409 (as open-source Unity Catalog): Sail 0.7.2's
-  ``CREATE SCHEMA/TABLE IF NOT EXISTS`` treats only a 409 as "exists" (its Unity Catalog provider).
+- A duplicate catalog, schema, table, volume or function answers 400 ``<KIND>_ALREADY_EXISTS`` as
+  Databricks (SDK: BadRequest) — except to Sail (``User-Agent: Sail/…``), which gets 409: Sail 0.7.2's
+  ``CREATE SCHEMA/TABLE IF NOT EXISTS`` treats only a 409 as "exists" (``errors.already_exists``).
+- MANAGED Delta tables are plain Delta (readable by delta-rs/polars) unless created with
+  ``delta.feature.catalogManaged``, as on Databricks; Sail is answered such tables without ``table_id``
+  (``routes/unity_catalog._table_view``). Tables Sail itself creates through its catalog (``saveAsTable``,
+  CTAS, ``CREATE TABLE`` straight on Sail) are catalog-managed anyway (Sail 0.7.2 insists on it), which
+  delta-rs cannot read.
 - A second ``staging-tables`` request for the same name before the table exists returns the same staging
   table (open-source Unity Catalog answers 409, which breaks Sail 0.7.2's ``saveAsTable``).
 - Vended credentials are a service SAS for the whole container (Azurite has no user delegation keys for

@@ -43,7 +43,7 @@ from emulators.workspace.catalog_records import (
     type_text,
 )
 from emulators.workspace.catalog_volumes import VolumesAndFunctions
-from emulators.workspace.errors import ApiError, already_exists, catalog_already_exists, invalid, not_found
+from emulators.workspace.errors import ApiError, already_exists, invalid, not_found
 
 __all__ = [
     "COLUMN_TYPE_NAMES",
@@ -72,7 +72,8 @@ class UnityCatalog(ManagedCommits, VolumesAndFunctions):
 
     Records (kind → key): ``catalog`` name; ``schema`` catalog.schema; ``table``, ``volume``, ``function``
     full name; ``table-id`` table id → full name; ``staging`` location; ``staging-name`` full name →
-    location (until the table is created); ``volume-id`` id → full name; ``delta-commits`` table id.
+    location (until the table is created); ``volume-id`` id → full name; ``delta-commits`` table id;
+    ``catalog-managed`` table id (a table its writer made catalog-managed).
     """
 
     def __init__(
@@ -114,7 +115,7 @@ class UnityCatalog(ManagedCommits, VolumesAndFunctions):
             }
         )
         if not self.store.insert("catalog", name, record):
-            raise catalog_already_exists(name)
+            raise already_exists("catalog", name)
         return record
 
     def get_catalog(self, name: str) -> dict[str, Any]:
@@ -134,7 +135,7 @@ class UnityCatalog(ManagedCommits, VolumesAndFunctions):
             if new_name and check_name(new_name, "catalog") != record["name"]:
                 old, new = record["name"], check_name(new_name, "catalog")
                 if self.store.get("catalog", new):
-                    raise catalog_already_exists(new)
+                    raise already_exists("catalog", new)
                 self.store.delete("catalog", old)
                 record["name"] = new
                 self._rename_children(f"{old}.", f"{new}.")
@@ -383,6 +384,7 @@ class UnityCatalog(ManagedCommits, VolumesAndFunctions):
             self.store.delete("table", record["full_name"])
             self.store.delete("table-id", record["table_id"])
             self.store.delete("delta-commits", record["table_id"])
+            self.store.delete("catalog-managed", record["table_id"])
 
     def create_staging_table(self, body: dict[str, Any], principal: str) -> dict[str, Any]:
         """Allocate the storage of a MANAGED table about to be created.

@@ -18,6 +18,28 @@ from emulators.workspace.errors import conflict, invalid, too_many_requests
 
 #: Unbackfilled commits a table may hold before the catalog refuses more (the spec's 429).
 MAX_UNBACKFILLED_COMMITS = 100
+#: The table properties that opt a new table in to catalog-managed commits: Databricks' documented
+#: ``TBLPROPERTIES ('delta.feature.catalogManaged' = 'supported')`` ("Catalog-managed commits",
+#: docs.databricks.com/aws/en/delta/catalog-managed-commits) and the earlier preview name.
+CATALOG_MANAGED_PROPERTIES = ("delta.feature.catalogManaged", "delta.feature.catalogOwned-preview")
+#: The table properties a Delta engine takes as "this table takes part in Unity Catalog's coordinated
+#: commits" (Sail: ``io.unitycatalog.tableId``, and ``table_id`` as a legacy key).
+UNITY_TABLE_ID_PROPERTIES = ("io.unitycatalog.tableId", "table_id")
+
+
+def opts_in_to_catalog_managed(table: dict[str, Any]) -> bool:
+    """Whether a MANAGED Delta table was created with catalog-managed commits (its properties).
+
+    On Databricks a MANAGED Delta table is catalog-managed only when it was created with the feature (or
+    later altered to it); without it a managed table is plain Delta, which any Delta reader — delta-rs,
+    polars' ``scan_table`` — opens through vended credentials. delta-rs refuses a catalog-managed table it
+    is given no catalog version for ("Max catalog version is required when loading a catalog-managed
+    table").
+    """
+    if table.get("table_type") != "MANAGED" or table.get("data_source_format") != "DELTA":
+        return False
+    properties = {k.lower(): str(v).lower() for k, v in (table.get("properties") or {}).items()}
+    return any(properties.get(key.lower()) in ("supported", "enabled") for key in CATALOG_MANAGED_PROPERTIES)
 
 
 class ManagedCommits:
@@ -31,6 +53,17 @@ class ManagedCommits:
     if TYPE_CHECKING:
 
         def get_table_by_id(self, table_id: str) -> dict[str, Any]: ...
+
+    def is_catalog_managed(self, table: dict[str, Any]) -> bool:
+        """Whether the catalog ratifies the table's versions: it opted in, or its writer made it so."""
+        return opts_in_to_catalog_managed(table) or (
+            table.get("table_type") == "MANAGED"
+            and self.store.get("catalog-managed", str(table.get("table_id"))) is not None
+        )
+
+    def mark_catalog_managed(self, table_id: str) -> None:
+        """Record that a table's writer made it catalog-managed (its log has the catalogManaged feature)."""
+        self.store.put("catalog-managed", str(table_id), {"table_id": str(table_id)})
 
     def _managed_delta_table(self, body: dict[str, Any]) -> dict[str, Any]:
         table_id = body.get("table_id")

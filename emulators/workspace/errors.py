@@ -7,14 +7,37 @@ databricks-sdk picks its exception class from the status and ``error_code``, Sai
 
 from __future__ import annotations
 
+#: What Sail's Unity Catalog client sends as ``User-Agent`` (measured with Sail 0.7.2: ``Sail/0.7.2``; its
+#: source: ``SAIL_USER_AGENT = concat!("Sail/", CARGO_PKG_VERSION)`` in sail-common's ``utils/http.rs``).
+SAIL_USER_AGENT_PREFIX = "Sail/"
+
 
 class ApiError(Exception):
-    def __init__(self, status: int, error_code: str, message: str, *, retry_after: int | None = None) -> None:
+    """An error answer. ``sail_status``, when set, is the status answered instead to Sail's own requests
+    (``User-Agent: Sail/…``, :func:`status_for`): the one deliberate per-client deviation, see
+    :func:`already_exists`."""
+
+    def __init__(
+        self,
+        status: int,
+        error_code: str,
+        message: str,
+        *,
+        retry_after: int | None = None,
+        sail_status: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.error_code = error_code
         self.message = message
         self.retry_after = retry_after
+        self.sail_status = sail_status
+
+    def status_for(self, user_agent: str) -> int:
+        """The HTTP status to answer a client that sent ``user_agent``."""
+        if self.sail_status is not None and user_agent.startswith(SAIL_USER_AGENT_PREFIX):
+            return self.sail_status
+        return self.status
 
     def body(self) -> dict:
         return {"error_code": self.error_code, "message": self.message, "details": []}
@@ -29,17 +52,22 @@ def not_found(what: str, name: str) -> ApiError:
 
 
 def already_exists(what: str, name: str) -> ApiError:
-    """409, as open-source Unity Catalog answers (Sail needs a conflict status for ``IF NOT EXISTS``)."""
+    """A duplicate catalog, schema, table, volume or function, as a Databricks workspace answers it: 400
+    ``<KIND>_ALREADY_EXISTS`` "<Kind> '<name>' already exists.", which databricks-sdk raises as
+    ``BadRequest`` — what tools written against real workspaces catch (databrickslabs/ucx PR #2077 catches
+    ``BadRequest`` for an existing catalog or schema; issue #1939 shows the message). The code is deliberately
+    not ``RESOURCE_ALREADY_EXISTS``: databricks-sdk maps that code to ``ResourceAlreadyExists``, a
+    ``ResourceConflict``, whatever the status.
+
+    Deviation: Sail's own requests get 409 instead (open-source Unity Catalog's status). Sail 0.7.2's Unity
+    Catalog provider treats only a 409 CONFLICT as "exists" for ``CREATE SCHEMA IF NOT EXISTS`` /
+    ``CREATE TABLE IF NOT EXISTS`` (measured: with a 400 the statement fails "Failed to create schema: …
+    400 Bad Request"); every other client gets what Databricks answers.
+    """
     code = what.upper().replace(" ", "_")
-    return ApiError(409, f"{code}_ALREADY_EXISTS", f"{what.capitalize()} '{name}' already exists.")
-
-
-def catalog_already_exists(name: str) -> ApiError:
-    """A duplicate catalog, as a Databricks workspace answers it: 400 ``CATALOG_ALREADY_EXISTS``
-    "Catalog '<name>' already exists." — databricks-sdk raises ``BadRequest``, which tools written against
-    real workspaces catch (databrickslabs/ucx, PR #2077). Sail never creates catalogs, so nothing here needs
-    open-source Unity Catalog's 409 (schemas and tables keep it: Sail's ``IF NOT EXISTS`` needs a 409)."""
-    return ApiError(400, "CATALOG_ALREADY_EXISTS", f"Catalog '{name}' already exists.")
+    return ApiError(
+        400, f"{code}_ALREADY_EXISTS", f"{what.capitalize()} '{name}' already exists.", sail_status=409
+    )
 
 
 def invalid(message: str) -> ApiError:

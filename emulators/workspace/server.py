@@ -237,7 +237,8 @@ def create_app(config: WorkspaceConfig) -> Flask:
     @app.errorhandler(ApiError)
     def api_error(error: ApiError):
         answer = jsonify(error.body())
-        answer.status_code = error.status
+        # Sail's requests alone get its status for a duplicate (errors.already_exists)
+        answer.status_code = error.status_for(request.headers.get("User-Agent", ""))
         answer.headers.update(error.headers())
         return answer
 

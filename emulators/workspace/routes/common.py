@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import current_app, request
 
-from emulators.workspace.errors import invalid
+from emulators.workspace.errors import SAIL_USER_AGENT_PREFIX, invalid
 
 #: the server-configured page length (Unity Catalog: "the minimum of max_results and a server value")
 SERVER_PAGE_SIZE = 1000
@@ -17,6 +17,12 @@ SERVER_PAGE_SIZE = 1000
 
 def workspace():
     return current_app.extensions["workspace"]
+
+
+def from_sail() -> bool:
+    """Whether the request comes from Sail's own Unity Catalog client (``User-Agent: Sail/<version>``,
+    measured with Sail 0.7.2), the one client a few answers are shaped for (see the callers)."""
+    return request.headers.get("User-Agent", "").startswith(SAIL_USER_AGENT_PREFIX)
 
 
 def body() -> dict[str, Any]:

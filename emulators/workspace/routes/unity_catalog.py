@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, g, jsonify
 
 from emulators.workspace.catalog import split_full_name
-from emulators.workspace.catalog_commits import UNITY_TABLE_ID_PROPERTIES, is_catalog_managed
+from emulators.workspace.catalog_commits import UNITY_TABLE_ID_PROPERTIES
 from emulators.workspace.errors import invalid
 from emulators.workspace.routes.common import arg, body, flag, from_sail, page, workspace
 
@@ -79,16 +79,16 @@ def delete_schema(full_name: str):
 def _table_view(table: dict[str, Any]) -> dict[str, Any]:
     """A table as answered to this client.
 
-    Deviation, for Sail only: a MANAGED Delta table that is not catalog-managed is answered to Sail without
-    its ``table_id``. Sail 0.7.2 takes any MANAGED Delta table whose info carries a table id as a
-    catalog-managed one (sail-delta-lake ``catalog_managed.rs``: the id, kept as the property
-    ``io.unitycatalog.tableId``, "is the explicit marker that this table participates in Unity coordinated
-    commits") and writes the ``catalogManaged`` reader/writer feature into its log — which delta-rs, and so
-    polars' ``scan_table``, cannot open. On Databricks a managed table is plain Delta unless created with
-    ``delta.feature.catalogManaged`` (:func:`is_catalog_managed`), so Sail is kept to plain Delta for those;
-    every other client gets the full table info, as Databricks answers it.
+    Deviation, for Sail only: a MANAGED Delta table that is not catalog-managed (``is_catalog_managed``)
+    is answered to Sail without its ``table_id``. Sail 0.7.2 takes any MANAGED Delta table whose info
+    carries a table id as a catalog-managed one (sail-delta-lake ``catalog_managed.rs``: the id, kept as the
+    property ``io.unitycatalog.tableId``, "is the explicit marker that this table participates in Unity
+    coordinated commits") and would stage its writes as catalog commits that delta-rs (polars'
+    ``scan_table``) never sees. On Databricks a managed table is plain Delta unless created with
+    ``delta.feature.catalogManaged``; so Sail writes such a table's ``_delta_log`` as plain Delta, and every
+    other client gets the full table info, as Databricks answers it.
     """
-    if not from_sail() or is_catalog_managed(table) or table.get("table_type") != "MANAGED":
+    if not from_sail() or table.get("table_type") != "MANAGED" or _catalog().is_catalog_managed(table):
         return table
     view = {k: v for k, v in table.items() if k != "table_id"}
     if view.get("properties"):
@@ -100,7 +100,14 @@ def _table_view(table: dict[str, Any]) -> dict[str, Any]:
 
 @uc.post("/tables")
 def create_table():
-    return jsonify(_table_view(_catalog().create_table(body(), g.principal)))
+    table = _catalog().create_table(body(), g.principal)
+    if from_sail() and table["table_type"] == "MANAGED" and table.get("data_source_format") == "DELTA":
+        # Sail 0.7.2 makes every MANAGED Delta table it creates catalog-managed: it requires the table id in
+        # this answer and writes the catalogManaged feature into version 0 (sail-delta-lake
+        # ``table_format.rs``: "catalog-managed Delta CREATE TABLE requires a Unity table id"); the catalog
+        # then ratifies its versions, and Sail keeps getting its id
+        _catalog().mark_catalog_managed(table["table_id"])
+    return jsonify(_table_view(table))
 
 
 @uc.get("/tables")
