@@ -1,6 +1,8 @@
 """Databricks workspace stand-in: the subset of the Databricks REST API that climatelake and its engines use.
 
-Files: ``catalog.py``, ``jobs.py``, ``statements.py``, ``secrets.py``, ``lineage.py``, ``governance.py``,
+Files: ``catalog.py`` (with ``catalog_records.py``, ``catalog_volumes.py``, ``catalog_commits.py``),
+``managed_ddl.py`` (SQL ``CREATE TABLE`` of plain managed tables), ``jobs.py``, ``statements.py``,
+``secrets.py``, ``lineage.py``, ``governance.py``,
 ``sql_functions.py`` (``secret()`` and AES functions for the engine),
 ``sharing.py`` / ``sharing_sql.py`` / ``sharing_delta.py`` (models: state and behaviour, no HTTP),
 ``credentials.py`` (SAS vending), ``runner.py`` (job runs in worker processes), ``connect_proxy.py`` (each
@@ -26,7 +28,8 @@ Served (see README "What the workspace stand-in serves"):
   interpreter, ``warm_python.py``), ``depends_on``, queueing at
   ``max_concurrent_runs``, ``timeout_seconds``, ``webhook_notifications``.
 - SQL statements 2.0: execute (named parameters, ``catalog``/``schema``, ``wait_timeout``,
-  ``on_wait_timeout``, INLINE JSON_ARRAY), get, cancel, result chunk 0 — executed on Sail over Spark Connect.
+  ``on_wait_timeout``, INLINE JSON_ARRAY), get, cancel, result chunk 0 — executed on Sail over Spark Connect;
+  a plain managed ``CREATE TABLE … (columns)`` is made by the stand-in as plain Delta (``managed_ddl.py``).
 - Secrets 2.0: scopes create/list/delete; put/get/list/delete, AES-GCM encrypted at rest.
 - Lineage (``lineage.py``, ``routes/lineage.py``): every SQL statement that SUCCEEDS and writes from a query
   (CTAS, INSERT … SELECT, MERGE, CREATE VIEW, UPDATE … FROM) is parsed with sqlglot; ``*`` and unqualified

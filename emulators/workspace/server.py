@@ -28,6 +28,7 @@ from emulators.workspace.faults import Faults
 from emulators.workspace.governance import Governance
 from emulators.workspace.jobs import Jobs
 from emulators.workspace.lineage import JobLineage, Lineage, answer_system_table
+from emulators.workspace.managed_ddl import ManagedTableDdl
 from emulators.workspace.openlineage import OpenLineageEmitter
 from emulators.workspace.routes import BLUEPRINTS
 from emulators.workspace.runner import RunExecutor
@@ -127,6 +128,7 @@ class Workspace:
             self.store, self.catalog, self.governance, config.storage_connection_string, config.host_url
         )
         self.sharing_sql = SharingSql(self.sharing)
+        self.managed_ddl = ManagedTableDdl(self.catalog)
         self.statements = Statements(
             config.sql_engine_remote,
             config.sql_workers,
@@ -136,6 +138,14 @@ class Workspace:
             answer_locally=lambda record: (
                 self.governance.answer(record, lambda: self._statement_defaults(record))
                 or self.sharing_sql.answer(record, lambda: self._statement_defaults(record))
+                or self.managed_ddl.answer(
+                    record,
+                    lambda: self._statement_defaults(record),
+                    lambda: (
+                        self.statements.engine
+                        and self.statements.engine.session(record["catalog"], record["schema"])
+                    ),
+                )
                 or answer_system_table(record, self.lineage)
             ),
             rewrite=lambda record: self.governance.rewrite(record, lambda: self._statement_defaults(record)),
