@@ -12,7 +12,7 @@ from typing import Any
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.jobs import RunResultState
 
-from climatelake import bundle, sample_data
+from climatelake import bundle, cities, sample_data
 from climatelake.settings import Settings
 from climatelake.status import RequestStatusStore
 from climatelake.storage import all_containers, blob_service, ensure_containers
@@ -37,6 +37,20 @@ def upload_sample_weather(
         container.upload_blob(name, sample_data.rows_to_csv(rows), overwrite=True)
         names.append(name)
     return names
+
+
+REGISTRY_BLOB = "reference/cities.csv"
+"""Where the city registry lives in the raw container (bundle variable ``registry_file``); the ingest job's
+gold task publishes it as ``gold.cities``."""
+
+
+def upload_city_registry(settings: Settings) -> str:
+    """Upload the packaged registry (``climatelake/cities.csv``) unless the storage holds one already:
+    a registry a user edited in storage is theirs, and bootstrap never overwrites it."""
+    blob = blob_service(settings).get_blob_client(settings.raw_container, REGISTRY_BLOB)
+    if not blob.exists():
+        blob.upload_blob(cities.DATA.read_bytes())
+    return REGISTRY_BLOB
 
 
 def upload_weather_files(settings: Settings, files: dict[str, bytes], prefix: str = "weather/") -> list[str]:
@@ -66,7 +80,7 @@ def run_job(
 def bootstrap(
     settings: Settings,
     w: WorkspaceClient,
-    cities: list[int],
+    city_ids: list[int],
     start: dt.date,
     end: dt.date,
     target: str = "local",
@@ -75,6 +89,7 @@ def bootstrap(
     jobs = bundle.deploy(
         w, target, {"storage_account": settings.storage_account, "catalog": settings.catalog}
     )
-    files = upload_sample_weather(settings, cities, start, end)
+    registry = upload_city_registry(settings)
+    files = upload_sample_weather(settings, city_ids, start, end)
     run = run_job(w, settings.ingest_job_name)
-    return {"jobs": jobs, "raw_files": files, "ingest_run_id": run.run_id}
+    return {"jobs": jobs, "raw_files": files, "registry": registry, "ingest_run_id": run.run_id}

@@ -100,3 +100,8 @@ class Settings:
     @property
     def hourly_table_name(self) -> str:
         return f"{self.catalog}.silver.weather_hourly"
+
+    @property
+    def cities_table_name(self) -> str:
+        """The city registry (names, coordinates, time zone, NOAA station), published by the ingest job."""
+        return f"{self.catalog}.gold.cities"

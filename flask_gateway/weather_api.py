@@ -18,9 +18,9 @@ import functools
 
 import orjson
 import polars as pl
+from databricks.sdk.errors import NotFound
 from flask import Blueprint, Response, current_app, request
 
-from climatelake import cities as city_registry
 from climatelake.lake import CachedTable
 from climatelake.manifest import METRICS
 from flask_gateway import clients
@@ -60,12 +60,27 @@ DAILY_COLUMNS = {  # metric → the daily columns it yields
 
 
 def hourly_table() -> CachedTable:
+    return _cached_table(clients.settings().hourly_table_name)
+
+
+def _cached_table(full_name: str) -> CachedTable:
     cache = current_app.extensions.setdefault("hourly_table", {})
-    if "table" not in cache:
-        cache["table"] = CachedTable(
-            clients.workspace(), clients.settings(), clients.settings().hourly_table_name
-        )
-    return cache["table"]
+    if full_name not in cache:
+        cache[full_name] = CachedTable(clients.workspace(), clients.settings(), full_name)
+    return cache[full_name]
+
+
+REGISTRY_COLUMNS = ("name", "country", "lat", "lon", "time_zone", "isd_station")
+
+
+def city_registry() -> dict[int, dict]:
+    """The catalog's city registry (``gold.cities``) by id; empty while the ingest job has not published
+    one (a deployment without a registry file answers coverage without names)."""
+    try:
+        frame, _ = _cached_table(clients.settings().cities_table_name).frame()
+    except NotFound:
+        return {}
+    return {row["city_id"]: {c: row[c] for c in REGISTRY_COLUMNS} for row in frame.to_dicts()}
 
 
 def _json(payload: object) -> Response:
@@ -203,7 +218,8 @@ def _daily_body(hourly_rows: pl.DataFrame, city_id: int, metrics: tuple[str, ...
 @require("reader")
 def cities():
     """Every city with data: its span, hours present vs hours expected in that span (so gaps show), hours
-    per measure, and — for cities in the registry (``climatelake/cities.csv``) — name and coordinates."""
+    per measure, and — for cities in the registry (``gold.cities``) — name, coordinates, time zone and
+    NOAA station."""
     frame, version = hourly_table().frame()
     coverage = (
         frame.group_by("city_id")
@@ -223,18 +239,13 @@ def cities():
             completeness=(pl.col("hours") / pl.col("hours_expected")).round(4),
         )
     )
-    registry = city_registry.load()
+    registry = city_registry()
     answer = []
     for row in coverage.to_dicts():
-        known = registry.get(row["city_id"])
         answer.append(
             {
                 "city_id": row["city_id"],
-                **(
-                    {"name": known.name, "country": known.country, "lat": known.lat, "lon": known.lon}
-                    if known
-                    else {}
-                ),
+                **registry.get(row["city_id"], {}),
                 "first_date": row["first_date"],
                 "last_date": row["last_date"],
                 "hours": row["hours"],

@@ -19,12 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
-from climatelake.bootstrap import bootstrap, run_job, upload_weather_files
+from climatelake.bootstrap import REGISTRY_BLOB, bootstrap, run_job, upload_weather_files
 from climatelake.keys import ApiKeyStore
+from climatelake.lake import storage_options
 from climatelake.sources import isd_lite, rows_to_csv
-from emulators.stack import Stack
+from climatelake.storage import blob_service
+from emulators.stack import Stack, wait_until
 from flask_gateway import create_app
 
 pytestmark = pytest.mark.stack
@@ -207,3 +210,42 @@ def test_gateway_hourly_keeps_humidity_decimals_and_gaps(real: RealPipeline):
         assert row["humidity"] == want[(date, hour)]["humidity"]
         assert row["temp"] == want[(date, hour)]["temp"]
     assert any(r["humidity"] is not None and r["humidity"] != round(r["humidity"]) for r in rows)
+
+
+def _cities(real: RealPipeline) -> dict[int, dict]:
+    answer = real.client.get("/v1/cities", headers={"Authorization": f"Bearer {real.key}"})
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    return {c["city_id"]: c for c in answer.get_json()["cities"]}
+
+
+def test_cities_are_named_from_the_catalog_registry_and_follow_its_file(real: RealPipeline):
+    """The registry is a Unity Catalog table (gold.cities, published by the ingest job from the file in
+    storage); /v1/cities names real cities from it. A re-run with the same file writes no new version; an
+    edited file is published by the next run. Runs last: it edits the module's registry."""
+    settings, w = real.stack.settings(), real.stack.workspace_client()
+    table = w.tables.get(settings.cities_table_name)
+    registry = {r["city_id"]: r for r in real.spark.table(settings.cities_table_name).collect()}
+    assert registry[101]["isd_station"] == "725300-94846"
+    assert registry[103]["time_zone"] == "America/Anchorage"
+    chicago = _cities(real)[101]
+    assert (chicago["name"], chicago["country"], chicago["lat"], chicago["lon"]) == (
+        "Chicago O'Hare",
+        "US",
+        41.983,
+        -87.917,
+    )
+    assert "name" not in _cities(real)[1]  # a generated city is not in the registry
+
+    def version() -> int:
+        return DeltaTable(table.storage_location, storage_options=storage_options(settings)).version()
+
+    before = version()
+    run_job(w, settings.ingest_job_name)
+    assert version() == before  # same file, same rows: nothing written
+
+    blob = blob_service(settings).get_blob_client(settings.raw_container, REGISTRY_BLOB)
+    edited = blob.download_blob().readall().decode().replace("Chicago O'Hare,", "Chicago O'Hare Intl,")
+    blob.upload_blob(edited, overwrite=True)
+    run_job(w, settings.ingest_job_name)
+    assert version() == before + 1
+    wait_until(lambda: _cities(real)[101]["name"] == "Chicago O'Hare Intl", 30, "the edited registry")

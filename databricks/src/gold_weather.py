@@ -17,6 +17,8 @@ definitions are the ones the request job's ``granularity=daily`` uses
   rounded to 2 decimals; a measure with no reading that day is NULL, never 0.
 * ``gold.city_coverage``: city_id, first_date, last_date, days_observed (days with any hour), span_days
   (last − first + 1), hours_observed, completeness = hours_observed / (span_days × 24), 4 decimals.
+* ``gold.cities``: the city registry (``city_registry``), published from its file on every run where the
+  file changed, whether or not silver did.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 
+import city_registry
 from extract_request import daily_aggregates
 from lakehouse import (
     delta_commit,
@@ -72,10 +75,14 @@ def main() -> None:
     parser.add_argument("--catalog", required=True)
     parser.add_argument("--lake-root", required=True)
     parser.add_argument("--run-id", default="manual")
+    parser.add_argument("--registry-file", help="the city registry CSV to publish as gold.cities")
     args = parser.parse_args()
 
     spark = spark_session("climatelake-gold-weather")
     ensure_schema(spark, args.catalog, "gold")
+    if args.registry_file:
+        with step("city registry"):
+            print(city_registry.refresh(spark, args.catalog, args.registry_file, args.lake_root))
     daily_name = f"{args.catalog}.gold.weather_daily"
     coverage_name = f"{args.catalog}.gold.city_coverage"
     builds_name = f"{args.catalog}.gold.build_log"
