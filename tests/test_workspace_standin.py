@@ -208,6 +208,31 @@ def test_cancel_and_queueing(workspace: Workspace, tmp_path: Path):
     w.jobs.cancel_run(second).result(timeout=dt.timedelta(seconds=60))
 
 
+def test_queued_runs_start_oldest_first(workspace: Workspace, tmp_path: Path):
+    """A job at ``max_concurrent_runs: 1`` with runs queued behind a running one starts them in the order
+    they were queued (the stand-in started the newest first, which under a burst left the first requests
+    waiting until the queue emptied: R4 load test)."""
+    gate = tmp_path / "open"
+    blocker = tmp_path / "blocker.py"
+    blocker.write_text(f"import os, time\nwhile not os.path.exists({str(gate)!r}):\n    time.sleep(0.05)\n")
+    w = workspace.client()
+    queue = jobs.QueueSettings(enabled=True)
+    job_id = python_job(w, "fifo", str(blocker), max_concurrent_runs=1, queue=queue)
+    runs = [w.jobs.run_now(job_id).run_id for _ in range(4)]
+    wait_until(
+        lambda: all(
+            w.jobs.get_run(r).state.life_cycle_state == jobs.RunLifeCycleState.QUEUED for r in runs[1:]
+        ),
+        30,
+        "three runs queued behind the first",
+    )
+    gate.touch()
+    for run_id in runs:
+        w.jobs.wait_get_run_job_terminated_or_skipped(run_id, timeout=dt.timedelta(seconds=60))
+    started = [w.jobs.get_run(r).tasks[0].start_time for r in runs]
+    assert started == sorted(started), dict(zip(runs, started, strict=True))
+
+
 def test_state_survives_a_restart_and_lost_runs_end(tmp_path: Path):
     ws = Workspace(tmp_path / "ws")
     try:
