@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-quick lint bench clean
+.PHONY: install run test test-quick test-reliability soak lint bench clean
 
 $(STAMP): pyproject.toml package.json
 	@command -v node >/dev/null || { echo "Node.js 20+ and npm are needed for Azurite: install them first (e.g. apt-get install nodejs npm)."; exit 1; }
@@ -20,10 +20,21 @@ install: $(STAMP)
 run: install
 	$(PY) -m emulators.stack up --demo
 
-## The whole suite (starts and stops every part it needs).
+## The whole suite (starts and stops every part it needs), but for the minutes-long load test (R4).
 test: install
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not load"
+
+## The reliability suite (tests/reliability/: kills, restarts, idling, and the R4 load test).
+## RELIABILITY=load runs only what `make test` leaves out (as .ci/run does).
+RELIABILITY ?= reliability
+test-reliability: install
+	$(PY) -m pytest -q -rA -m "$(RELIABILITY)" tests/reliability
+
+## A soak of the whole local stack, not in CI: `make soak MINUTES=30` prints a table a minute.
+MINUTES ?= 5
+soak: install
+	$(PY) bench/soak.py --minutes $(MINUTES)
 
 ## Quick loop: unit and contract tests, no end-to-end stack.
 test-quick: install
