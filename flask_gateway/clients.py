@@ -7,7 +7,7 @@ from flask import current_app
 
 from climatelake.settings import Settings
 from climatelake.status import RequestStatusStore
-from climatelake.storage import blob_service
+from climatelake.storage import blob_service, interactive_retry
 
 
 def settings() -> Settings:
@@ -31,7 +31,8 @@ def statuses() -> RequestStatusStore:
 
 
 def blobs():
-    return _cached("blobs", lambda: blob_service(settings()))
+    """Blob client with short retries: a caller is waiting (storage down → 503, see errors.py)."""
+    return _cached("blobs", lambda: blob_service(settings(), retry_policy=interactive_retry()))
 
 
 def workspace() -> WorkspaceClient:

@@ -1,8 +1,9 @@
 """``/v1/requests``: ask for weather data, follow the request, fetch its result.
 
 A request is accepted once its manifest is in storage (202); from there the event-driven pipeline takes
-over. Status lives in Table Storage; the result is read from the request's Delta table, found through
-Unity Catalog, at the Delta version the completion recorded (so pages of one result never shift).
+over. Storage unreachable before that is a 503 with Retry-After (``errors.py``), never a 202. Status lives
+in Table Storage; the result is read from the request's Delta table, found through Unity Catalog, at the
+Delta version the completion recorded (so pages of one result never shift).
 """
 
 from __future__ import annotations
@@ -11,9 +12,16 @@ import base64
 import hashlib
 import io
 import json
+import logging
 
 import polars as pl
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import (
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
 from flask import Blueprint, Response, g, jsonify, request, stream_with_context, url_for
 
 from climatelake.keys import role_allows
@@ -27,6 +35,7 @@ from flask_gateway.errors import Problem
 from flask_gateway.schemas import LIST_QUERY, REQUEST_BODY, RESULTS_QUERY, coerce_query, validate
 
 bp = Blueprint("requests", __name__, url_prefix="/v1/requests")
+log = logging.getLogger("gateway.requests")
 MEDIA_TYPES = {"json": "application/json", "csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
 
 
@@ -87,7 +96,15 @@ def create_request():
         )
     except ResourceExistsError:
         pass  # a replay of this very upload: the manifest is already there
-    store.advance(request_id, "manifest_written", manifest_blob=f"{settings.manifests_container}/{blob_name}")
+    try:
+        store.advance(
+            request_id, "manifest_written", manifest_blob=f"{settings.manifests_container}/{blob_name}"
+        )
+    except (ServiceRequestError, ServiceResponseError, HttpResponseError) as error:
+        # The manifest is stored, so the request is accepted: the pipeline will run it (its function moves
+        # the status on). A 503 now would invite the client to submit it a second time.
+        log.warning("request %s accepted; its status stays accepted for now: %s", request_id, error)
+        return _accepted(request_id, "accepted")
     return _accepted(request_id, "manifest_written")
 
 
