@@ -124,6 +124,61 @@ def _tcp_open(port: int) -> bool:
 
 
 @dataclass
+def eventgrid_resources(functions_url: str, topic_key: str, subscribers: list[str]) -> list[dict[str, Any]]:
+    """The Event Grid wiring of the local stack, declared as ARM/Bicep declares it: the custom topic
+    ``climatelake`` (one subscription per ``subscribers`` URL) and the storage account's system topic, whose
+    BlobCreated events under ``manifests/`` go to the function ``on_manifest_created``. The cloud declares
+    the same in infra/ (modules/eventgrid*.bicep); tests/test_infra.py checks the two agree (filter,
+    function, schema, retry policy). Local-only: webhook URLs (Azure: an AzureFunction destination), the
+    topic's ``keys`` and the system topic's ``containers`` (stand-in extensions), no dead-letter container."""
+
+    def webhook(url: str, event_filter: dict[str, Any] | None = None) -> dict[str, Any]:
+        properties: dict[str, Any] = {
+            "destination": {"endpointType": "WebHook", "properties": {"endpointUrl": url}},
+            "eventDeliverySchema": "EventGridSchema",
+        }
+        if event_filter:
+            properties["filter"] = event_filter
+        return {"properties": properties}
+
+    manifest_created = webhook(
+        f"{functions_url}/runtime/webhooks/EventGrid?functionName=on_manifest_created",
+        {
+            "includedEventTypes": ["Microsoft.Storage.BlobCreated"],
+            "subjectBeginsWith": "/blobServices/default/containers/manifests/",
+        },
+    )
+    # Azure's defaults, written out as infra/modules/eventgrid-subscription.bicep writes them
+    manifest_created["properties"]["retryPolicy"] = {"maxDeliveryAttempts": 30, "eventTimeToLiveInMinutes": 1440}
+    return [
+        {
+            "type": "Microsoft.EventGrid/topics",
+            "name": "climatelake",
+            "properties": {"inputSchema": "EventGridSchema"},
+            "keys": [topic_key],
+        },
+        *(
+            {
+                "type": "Microsoft.EventGrid/topics/eventSubscriptions",
+                "name": f"climatelake/subscriber-{i}",
+                **webhook(endpoint),
+            }
+            for i, endpoint in enumerate(subscribers)
+        ),
+        {
+            "type": "Microsoft.EventGrid/systemTopics",
+            "name": "storage",
+            "properties": {"topicType": "Microsoft.Storage.StorageAccounts"},
+            "containers": ["manifests"],
+        },
+        {
+            "type": "Microsoft.EventGrid/systemTopics/eventSubscriptions",
+            "name": "storage/manifest-created",
+            **manifest_created,
+        },
+    ]
+
+
 class Stack:
     """One running local stack. ``env`` configures product code (gateway, functions, CLI) to use it."""
 
@@ -214,14 +269,21 @@ class Stack:
                 process.wait(timeout=5)
         self.processes.clear()
 
-    def kill(self, part: str) -> None:
-        """Kill one part at once (SIGKILL to its process group), as a crash would; for failure tests."""
+    def kill(self, part: str, sig: signal.Signals = signal.SIGKILL) -> None:
+        """End one part (``sig`` to its process group, SIGKILL by default: at once, as a crash would) and
+        wait for it to exit; for failure tests. SIGTERM lets it shut down as a restart would: Azurite only
+        writes its LokiJS metadata to disk every 5 s and on SIGTERM, so after a SIGKILL it has lost what it
+        acknowledged in its last seconds, which Azure Storage never does (tests/reliability/test_r7_*)."""
         process = self.processes.pop(part)
         try:
-            os.killpg(process.pid, signal.SIGKILL)
+            os.killpg(process.pid, sig)
         except ProcessLookupError:
             pass
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:  # it did not stop on ``sig``: never leave it running
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
 
     def restart(self, part: str) -> None:
         """Start a part again on its port (after :meth:`kill`), keeping its configuration and state."""
@@ -366,53 +428,8 @@ class Stack:
         )
 
     def _start_eventgrid(self) -> None:
-        """Event Grid stand-in, configured as an ARM template would declare it: the custom topic
-        ``climatelake`` (one subscription per ``self.subscribers`` URL) and the storage account's system
-        topic, whose BlobCreated events under ``manifests/`` go to the function ``on_manifest_created``."""
-        functions = self.url("functions")
-
-        def webhook(url: str, event_filter: dict[str, Any] | None = None) -> dict[str, Any]:
-            properties: dict[str, Any] = {
-                "destination": {"endpointType": "WebHook", "properties": {"endpointUrl": url}},
-                "eventDeliverySchema": "EventGridSchema",
-            }
-            if event_filter:
-                properties["filter"] = event_filter
-            return {"properties": properties}
-
-        resources: list[dict[str, Any]] = [
-            {
-                "type": "Microsoft.EventGrid/topics",
-                "name": "climatelake",
-                "properties": {"inputSchema": "EventGridSchema"},
-                "keys": [self.topic_key],
-            },
-            *(
-                {
-                    "type": "Microsoft.EventGrid/topics/eventSubscriptions",
-                    "name": f"climatelake/subscriber-{i}",
-                    **webhook(endpoint),
-                }
-                for i, endpoint in enumerate(self.subscribers)
-            ),
-            {
-                "type": "Microsoft.EventGrid/systemTopics",
-                "name": "storage",
-                "properties": {"topicType": "Microsoft.Storage.StorageAccounts"},
-                "containers": ["manifests"],
-            },
-            {
-                "type": "Microsoft.EventGrid/systemTopics/eventSubscriptions",
-                "name": "storage/manifest-created",
-                **webhook(
-                    f"{functions}/runtime/webhooks/EventGrid?functionName=on_manifest_created",
-                    {
-                        "includedEventTypes": ["Microsoft.Storage.BlobCreated"],
-                        "subjectBeginsWith": "/blobServices/default/containers/manifests/",
-                    },
-                ),
-            },
-        ]
+        """Event Grid stand-in, wired as :func:`eventgrid_resources` declares."""
+        resources = eventgrid_resources(self.url("functions"), self.topic_key, self.subscribers)
         config = {
             "data_dir": str(self.state_dir / "eventgrid"),
             "time_scale": 0.05,
