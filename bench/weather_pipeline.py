@@ -81,7 +81,7 @@ def bare(spark, raw_root: str, out: str) -> float:
         F.col("Wind_speed").cast("double").alias("wind_speed"),
         F.lower(F.trim("Description")).alias("description"),
         F.col("Precipitation").cast("double").alias("precipitation"),
-        F.col("Humidity").cast("int").alias("humidity"),
+        F.col("Humidity").cast("double").alias("humidity"),
     ).select(*WEATHER_COLUMNS)
     daily = typed.groupBy("city_id", "date").agg(
         *[
