@@ -1,6 +1,7 @@
 """Databricks workspace stand-in: the subset of the Databricks REST API that climatelake and its engines use.
 
-Files: ``catalog.py`` (with ``catalog_records.py``, ``catalog_volumes.py``, ``catalog_commits.py``),
+Files: ``catalog.py`` (with ``catalog_records.py``, ``catalog_volumes.py``, ``catalog_commits.py``,
+``catalog_external.py``), ``notification_destinations.py``,
 ``managed_ddl.py`` (SQL ``CREATE TABLE`` of plain managed tables), ``jobs.py``, ``statements.py``,
 ``secrets.py``, ``lineage.py``, ``governance.py``,
 ``sql_functions.py`` (``secret()`` and AES functions for the engine),
@@ -18,7 +19,11 @@ Served (see README "What the workspace stand-in serves"):
   delete; update ``owner``), staging-tables, volumes (create/get/list/update/delete), functions
   (create/get/list/delete), ``temporary-table|volume|path-credentials`` (a SAS for Azurite), and
   ``delta/preview/commits`` (GET/POST): the catalog is the source of truth of MANAGED tables' versions.
-  ``max_results``/``page_token`` on every list (keyset tokens bound to their listing).
+  ``max_results``/``page_token`` on every list (keyset tokens bound to their listing). Storage credentials
+  (``azure_managed_identity``, an Access Connector) and external locations (the credential must exist; no
+  two locations overlap) in ``catalog_external.py``; a catalog's ``storage_root`` is its managed location.
+- Notification destinations 2.0 (``notification_destinations.py``): generic webhooks (and e-mail, kept
+  only); a job's ``webhook_notifications`` naming one by id post to its URL.
 - Jobs 2.2 (and 2.1 paths): create, get, list, reset, update, delete, run-now (``idempotency_token``),
   runs/submit, runs/get, runs/list, runs/cancel, runs/delete (finished runs only), runs/get-output (by a
   task's own run id, as Databricks; a multi-task run answers 400); a missing run is 400
@@ -68,7 +73,8 @@ LIMITATIONS:
 - Vended credentials are a service SAS for the whole container (Azurite has no user delegation keys for
   shared-key accounts, nor directory-scoped SAS); the field is still ``azure_user_delegation_sas``.
 - Table update changes ``owner``/``comment`` only; functions cannot be updated; no grants/permissions,
-  models, credentials, external locations, metastore summary (501). Delta Sharing: limits in
+  models, ``/credentials``, metastore summary (501); storage credentials are not checked against Azure
+  (limits in ``catalog_external.py``). Delta Sharing: limits in
   docs/delta-sharing.md (parquet responses only, tables only, token recipients only).
 - Lineage: from SQL statements and job runs (table level for DataFrame writes; column level for SQL
   writes); limits of the proxy in ``connect_proxy.py``; path-based SQL reads/writes (``delta.`…```) and
@@ -99,7 +105,8 @@ LIMITATIONS:
   kept); a command (INSERT, CREATE …) with parameters fails because Sail 0.7.2 binds parameters in
   queries only; commands answer no rows (no ``num_affected_rows``); cancelling stops waiting and discards
   the result, the engine may finish the work; ``warehouse_id`` is required but not checked.
-- Secrets: no ACLs, no Azure Key Vault-backed scopes.
+- Secrets: no ACLs; Azure Key Vault-backed scopes are kept (with their ``keyvault_metadata``) but reach no
+  vault: they list no secrets, and writes answer 400 BAD_REQUEST as Databricks does.
 - Jobs: only ``spark_python_task`` and ``python_wheel_task`` (pure-Python wheels, put on ``sys.path``) run;
   no clusters, retries, schedules or repair; a worker process killed by a signal ends the run
   INTERNAL_ERROR; a run active when the stand-in stopped ends INTERNAL_ERROR on restart.

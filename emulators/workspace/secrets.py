@@ -1,4 +1,11 @@
-"""Secrets 2.0 state and behaviour (no HTTP here): Databricks-backed scopes and their secrets.
+"""Secrets 2.0 state and behaviour (no HTTP here): Databricks-backed scopes and their secrets, and Azure Key
+Vault-backed scopes (``scope_backend_type`` AZURE_KEYVAULT with ``backend_azure_keyvault`` {``resource_id``,
+``dns_name``}, listed with ``keyvault_metadata``, as databricks-sdk's SecretScope reads them).
+
+Key Vault-backed scopes, LIMITATIONS: Databricks creates one only for a caller signed in with a Microsoft
+Entra ID token (a personal access token is refused) and reads the secrets from the vault; the stand-in
+accepts its own tokens and reaches no vault, so such a scope lists no secrets and ``get`` answers
+RESOURCE_DOES_NOT_EXIST; ``put``/``delete`` answer 400 BAD_REQUEST as Databricks does.
 
 Values are kept encrypted at rest: AES-256-GCM with a fresh 96-bit nonce per value and the scope and key as
 associated data (so a ciphertext cannot be moved to another secret). The key comes from the configuration
@@ -20,6 +27,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from emulators.common.records import RecordStore
 from emulators.workspace.catalog import now_ms
 from emulators.workspace.errors import (
+    ApiError,
     invalid,
     resource_already_exists,
     resource_does_not_exist,
@@ -57,15 +65,18 @@ class Secrets:
     def create_scope(self, body: dict[str, Any], principal: str) -> None:
         scope = _check(body.get("scope"), "scope")
         backend = str(body.get("scope_backend_type") or "DATABRICKS").upper()
-        if backend != "DATABRICKS":
-            raise invalid("Only DATABRICKS-backed secret scopes exist in the local workspace.")
-        record = {"name": scope, "backend_type": "DATABRICKS", "created_by": principal}
+        if backend not in ("DATABRICKS", "AZURE_KEYVAULT"):
+            raise invalid(f"Unknown scope_backend_type '{backend}': DATABRICKS or AZURE_KEYVAULT.")
+        record: dict[str, Any] = {"name": scope, "backend_type": backend, "created_by": principal}
+        if backend == "AZURE_KEYVAULT":
+            record["keyvault_metadata"] = _keyvault(body.get("backend_azure_keyvault"))
         if not self.store.insert("secret-scope", scope, record):
             raise resource_already_exists(f"Scope {scope} already exists!")
 
     def list_scopes(self) -> list[dict[str, Any]]:
         return [
-            {"name": s["name"], "backend_type": s["backend_type"]} for _, s in self.store.scan("secret-scope")
+            {k: s[k] for k in ("name", "backend_type", "keyvault_metadata") if k in s}
+            for _, s in self.store.scan("secret-scope")
         ]
 
     def delete_scope(self, scope: Any) -> None:
@@ -75,16 +86,23 @@ class Secrets:
                 self.store.delete("secret", key)
             self.store.delete("secret-scope", scope)
 
-    def _scope(self, scope: Any) -> str:
+    def _scope(self, scope: Any, writing: bool = False) -> str:
         if not isinstance(scope, str) or not scope:
             raise invalid("scope is required.")
-        if self.store.get("secret-scope", scope) is None:
+        record = self.store.get("secret-scope", scope)
+        if record is None:
             raise resource_does_not_exist(f"Scope {scope} does not exist!")
+        if writing and record["backend_type"] == "AZURE_KEYVAULT":
+            # "Throws BAD_REQUEST if request is made against Azure KeyVault backed scope" (databricks-sdk,
+            # SecretsAPI.put_secret / delete_secret): such secrets are written in Key Vault itself
+            raise ApiError(
+                400, "BAD_REQUEST", f"Scope {scope} is backed by Azure Key Vault: write its secrets there."
+            )
         return scope
 
     # secrets ------------------------------------------------------------------------------------
     def put(self, body: dict[str, Any]) -> None:
-        scope = self._scope(body.get("scope"))
+        scope = self._scope(body.get("scope"), writing=True)
         key = _check(body.get("key"), "key")
         string_value, bytes_value = body.get("string_value"), body.get("bytes_value")
         if (string_value is None) == (bytes_value is None):
@@ -131,7 +149,7 @@ class Secrets:
         ]
 
     def delete(self, body: dict[str, Any]) -> None:
-        scope = self._scope(body.get("scope"))
+        scope = self._scope(body.get("scope"), writing=True)
         key = body.get("key")
         if not self.store.delete("secret", f"{scope}/{key}"):
             raise resource_does_not_exist(f"Secret {key} does not exist in scope {scope}.")
@@ -143,3 +161,16 @@ def _check(name: Any, what: str) -> str:
             f"Invalid {what} '{name}': use 1 to 128 letters, digits, dashes, underscores and periods."
         )
     return name
+
+
+def _keyvault(metadata: Any) -> dict[str, str]:
+    """``backend_azure_keyvault`` of an AZURE_KEYVAULT scope: the vault's ARM ``resource_id`` and
+    ``dns_name`` (databricks-sdk's AzureKeyVaultSecretScopeMetadata; both required)."""
+    if not isinstance(metadata, dict) or not metadata.get("resource_id") or not metadata.get("dns_name"):
+        raise invalid("An AZURE_KEYVAULT scope needs backend_azure_keyvault with resource_id and dns_name.")
+    resource_id, dns_name = str(metadata["resource_id"]), str(metadata["dns_name"])
+    if "/providers/microsoft.keyvault/vaults/" not in resource_id.lower():
+        raise invalid(f"backend_azure_keyvault.resource_id '{resource_id}' is not a Key Vault resource id.")
+    if not dns_name.startswith("https://"):
+        raise invalid(f"backend_azure_keyvault.dns_name '{dns_name}' must be the vault's https:// URI.")
+    return {"resource_id": resource_id, "dns_name": dns_name}

@@ -22,6 +22,7 @@ from werkzeug.exceptions import HTTPException
 
 from emulators.common.records import RecordStore
 from emulators.workspace.catalog import DeltaLog, UnityCatalog
+from emulators.workspace.catalog_external import ExternalStorage
 from emulators.workspace.credentials import CredentialVendor
 from emulators.workspace.errors import ApiError, not_implemented
 from emulators.workspace.faults import Faults
@@ -29,6 +30,7 @@ from emulators.workspace.governance import Governance
 from emulators.workspace.jobs import Jobs
 from emulators.workspace.lineage import JobLineage, Lineage, answer_system_table
 from emulators.workspace.managed_ddl import ManagedTableDdl
+from emulators.workspace.notification_destinations import NotificationDestinations
 from emulators.workspace.openlineage import OpenLineageEmitter
 from emulators.workspace.routes import BLUEPRINTS
 from emulators.workspace.runner import RunExecutor
@@ -107,6 +109,8 @@ class Workspace:
             else (lambda location: None)
         )
         self.catalog = UnityCatalog(self.store, config.managed_root, reader)
+        self.external_storage = ExternalStorage(self.store)
+        self.notification_destinations = NotificationDestinations(self.store)
         self.credentials = CredentialVendor(config.storage_connection_string, config.credential_ttl_seconds)
         self.jobs = Jobs(self.store, config.host_url)
         self.lineage = Lineage(self.store, self._table_type)
@@ -188,11 +192,17 @@ class Workspace:
             "job": {"job_id": run["job_id"], "name": run["job_settings"].get("name", "")},
         }
         for destination in destinations:
-            url = self.config.notification_destinations.get(destination.get("id", ""))
-            if not url:
+            # a destination of the configuration (the local stack's), else one made through the API
+            destination_id = destination.get("id", "")
+            url = self.config.notification_destinations.get(destination_id)
+            webhook = {"url": url} if url else self.notification_destinations.webhook(destination_id)
+            if not webhook:
                 log.warning("notification destination %s is not configured", destination)
                 continue
-            threading.Thread(target=_post_with_retries, args=(url, payload), daemon=True).start()
+            auth = (webhook["username"], webhook.get("password", "")) if webhook.get("username") else None
+            threading.Thread(
+                target=_post_with_retries, args=(webhook["url"], payload), kwargs={"auth": auth}, daemon=True
+            ).start()
 
     def close(self) -> None:
         self.executor.stop()
@@ -210,11 +220,13 @@ def _session_defaults(record: dict[str, Any]) -> tuple[str | None, str | None]:
     return spark.catalog.currentCatalog(), spark.catalog.currentDatabase()
 
 
-def _post_with_retries(url: str, payload: dict[str, Any], attempts: int = 5) -> None:
+def _post_with_retries(
+    url: str, payload: dict[str, Any], attempts: int = 5, auth: tuple[str, str] | None = None
+) -> None:
     delay = 0.5
     for attempt in range(1, attempts + 1):
         try:
-            answer = requests.post(url, json=payload, timeout=30)
+            answer = requests.post(url, json=payload, timeout=30, auth=auth)
             if answer.status_code < 300:
                 return
             log.warning("webhook %s answered %s (attempt %d)", url, answer.status_code, attempt)

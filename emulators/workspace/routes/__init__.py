@@ -8,14 +8,18 @@ from emulators.workspace.routes.delta_sharing import delta_sharing_api
 from emulators.workspace.routes.jobs import jobs_api
 from emulators.workspace.routes.lineage import lineage_api
 from emulators.workspace.routes.local import local_api
+from emulators.workspace.routes.notification_destinations import notification_destinations_api
 from emulators.workspace.routes.secrets import secrets_api
 from emulators.workspace.routes.sharing import sharing_api
 from emulators.workspace.routes.sql import sql_api
 from emulators.workspace.routes.unity_catalog import uc, uc_credentials_v20
+from emulators.workspace.routes.unity_catalog_external import uc_external
 
 BLUEPRINTS = (
     uc,
     uc_credentials_v20,
+    uc_external,
+    notification_destinations_api,
     jobs_api,
     sql_api,
     secrets_api,
