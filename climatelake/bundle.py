@@ -9,13 +9,23 @@ and the ``sync.paths`` outside it, as the Databricks CLI computes it — which i
 stand-in; a real workspace gets its files from ``databricks bundle deploy``.
 
 Unity Catalog objects the jobs need (the catalog and its schemas) are created here too.
+
+Artifacts: the bundle's ``artifacts`` of type ``whl`` are built as the CLI builds them — ``build`` run in the
+artifact's ``path``, the wheel taken from ``<path>/dist`` (or its ``files``) — and each job's local wheel
+references (``environments[].spec.dependencies`` and ``libraries[].whl``, relative to their resource file)
+are resolved after the build, a glob to the newest file of each package (as the CLI does since 0.256). A
+wheel newer than every source file under ``path`` is reused; builds are serialised with a file lock.
 """
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import os
 import re
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +60,88 @@ def sync_root(bundle: dict[str, Any], bundle_root: Path) -> Path:
     return Path(os.path.commonpath([bundle_root.resolve(), *paths]))
 
 
+#: folders never part of a package's sources (the up-to-date check of a wheel skips them)
+_NOT_SOURCES = {"dist", "build", "node_modules", "__pycache__", "tests", "bench", "docs"}
+
+
+def _bundle(bundle_root: Path) -> dict[str, Any]:
+    return yaml.safe_load((bundle_root / "databricks.yml").read_text())
+
+
+def artifacts(target: str = "local", bundle_root: Path = BUNDLE_ROOT) -> dict[str, dict[str, Any]]:
+    """The bundle's artifacts for ``target`` (top level, then the target's overrides), paths resolved."""
+    bundle = _bundle(bundle_root)
+    merged = {k: dict(v or {}) for k, v in (bundle.get("artifacts") or {}).items()}
+    for key, override in (((bundle.get("targets") or {}).get(target) or {}).get("artifacts") or {}).items():
+        merged.setdefault(key, {}).update(override or {})
+    for spec in merged.values():
+        spec["path"] = (bundle_root / spec.get("path", ".")).resolve()
+    return merged
+
+
+def build_artifacts(target: str = "local", bundle_root: Path = BUNDLE_ROOT) -> list[Path]:
+    """Build every ``whl`` artifact (unless its wheel is newer than its sources); returns the wheels."""
+    wheels: list[Path] = []
+    for name, spec in artifacts(target, bundle_root).items():
+        if spec.get("type") != "whl":
+            raise ValueError(f"artifact {name}: only type whl is built locally, not {spec.get('type')!r}")
+        path: Path = spec["path"]
+        sources = [f["source"] for f in spec.get("files") or []] or ["dist/*.whl"]
+        patterns = [str(path / source) for source in sources]
+        (path / "dist").mkdir(exist_ok=True)
+        with open(path / "dist" / ".climatelake-build.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # one build at a time (parallel test sessions share dist/)
+            built = _newest_per_package(patterns)
+            if not built or min(w.stat().st_mtime for w in built) < _sources_mtime(path):
+                _run_build(spec.get("build") or "python setup.py bdist_wheel", path, name)
+                built = _newest_per_package(patterns)
+        if not built:
+            raise RuntimeError(f"artifact {name}: the build left no file at {', '.join(patterns)}")
+        wheels += built
+    return wheels
+
+
+def _run_build(command: str, cwd: Path, name: str) -> None:
+    """Run an artifact's build commands (one a line) in its path; ``python`` is this interpreter."""
+    for line in filter(None, (c.strip() for c in command.splitlines())):
+        argv = shlex.split(line)
+        if argv[0] in ("python", "python3"):
+            argv[0] = sys.executable
+        done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True)
+        if done.returncode:
+            tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+            raise RuntimeError(f"artifact {name}: `{line}` failed: {' '.join(tail)}")
+
+
+def _sources_mtime(path: Path) -> float:
+    newest = 0.0
+    for folder, dirs, files in os.walk(path):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in _NOT_SOURCES and "egg-info" not in d]
+        for file in files:
+            if file.endswith((".py", ".toml", ".json", ".csv", ".cfg")):
+                newest = max(newest, os.stat(os.path.join(folder, file)).st_mtime)
+    return newest
+
+
+def _newest_per_package(patterns: list[str]) -> list[Path]:
+    """The files matching ``patterns``; of several wheels of one package, the newest (the CLI's rule)."""
+    newest: dict[str, Path] = {}
+    for pattern in patterns:
+        for match in map(Path, glob.glob(pattern)):
+            package = match.name.split("-")[0] if match.suffix == ".whl" else str(match)
+            if package not in newest or match.stat().st_mtime > newest[package].stat().st_mtime:
+                newest[package] = match
+    return sorted(newest.values())
+
+
+def _local_library(value: str, base: Path) -> list[str]:
+    """A job's wheel reference resolved against its resource file's folder (a glob: its newest files)."""
+    if not value.endswith(".whl") or value.startswith("/") or "://" in value:
+        return [value]  # a workspace/volume path, a URL or a PyPI requirement
+    pattern = os.path.normpath(base / value)
+    return [str(p) for p in _newest_per_package([pattern])] or [pattern]
+
+
 def load_jobs(
     target: str = "local", overrides: dict[str, str] | None = None, bundle_root: Path = BUNDLE_ROOT
 ) -> dict[str, dict[str, Any]]:
@@ -73,12 +165,20 @@ def load_jobs(
             resources = (yaml.safe_load(Path(path).read_text()) or {}).get("resources", {})
             for key, job in (resources.get("jobs") or {}).items():
                 job = resolve(job)
+                base = Path(path).parent
                 for task in job.get("tasks", []):
                     python_task = task.get("spark_python_task")
                     if python_task and not python_task["python_file"].startswith("/"):
-                        python_task["python_file"] = str(
-                            (Path(path).parent / python_task["python_file"]).resolve()
-                        )
+                        python_task["python_file"] = str((base / python_task["python_file"]).resolve())
+                    for library in task.get("libraries") or []:
+                        if "whl" in library:
+                            library["whl"] = _local_library(library["whl"], base)[0]
+                for environment in job.get("environments") or []:
+                    spec = environment.get("spec") or {}
+                    if spec.get("dependencies"):
+                        spec["dependencies"] = [
+                            resolved for d in spec["dependencies"] for resolved in _local_library(d, base)
+                        ]
                 jobs[key] = job
     return jobs
 
@@ -98,7 +198,9 @@ def ensure_catalog(w: WorkspaceClient, catalog: str) -> None:
 def deploy(
     w: WorkspaceClient, target: str = "local", overrides: dict[str, str] | None = None
 ) -> dict[str, int]:
-    """Create or reset every job of the bundle; returns job name → job id."""
+    """Build the artifacts, then create every job of the bundle, or reset the one of the same name when its
+    settings differ (a second deploy writes nothing); returns job name → job id."""
+    build_artifacts(target)
     jobs = load_jobs(target, overrides)
     ensure_catalog(w, bundle_variables(target, overrides)["var.catalog"])
     deployed: dict[str, int] = {}
@@ -106,13 +208,21 @@ def deploy(
         existing = [j for j in w.jobs.list(name=settings["name"])]
         job_settings = JobSettings.from_dict(settings)
         if existing:
-            w.jobs.reset(job_id=existing[0].job_id, new_settings=job_settings)
-            deployed[settings["name"]] = existing[0].job_id
+            job_id = existing[0].job_id
+            if not _same_settings(w.jobs.get(job_id).settings, job_settings):
+                w.jobs.reset(job_id=job_id, new_settings=job_settings)
+            deployed[settings["name"]] = job_id
         else:
             deployed[settings["name"]] = w.jobs.create(
                 **{k: getattr(job_settings, k) for k in settings}
             ).job_id
     return deployed
+
+
+def _same_settings(current: JobSettings | None, wanted: JobSettings) -> bool:
+    """Whether a job already has every setting the bundle gives it (the workspace may add defaults)."""
+    have = current.as_dict() if current else {}
+    return all(have.get(key) == value for key, value in wanted.as_dict().items())
 
 
 def job_id_by_name(w: WorkspaceClient, name: str) -> int:

@@ -63,3 +63,28 @@ def test_function_app_requirements_match_the_project():
         if line and not line.startswith("#")
     ]
     assert listed == declared
+
+
+def test_every_wheel_a_job_names_exists_after_the_build():
+    """The bundle builds what it references: its `artifacts` build the project's wheel into dist/, and each
+    job's wheel references (environment dependencies, task libraries) resolve to built files, as
+    `databricks bundle deploy` resolves them before uploading."""
+    import zipfile
+
+    from climatelake.bundle import build_artifacts
+
+    wheels = build_artifacts()
+    assert [w.parent for w in wheels] == [BUNDLE_ROOT.parent / "dist"]
+    assert "climatelake/pii.py" in zipfile.ZipFile(wheels[0]).namelist()  # what the employees tasks import
+    named = []
+    for job in load_jobs().values():
+        for environment in job.get("environments") or []:
+            named += [d for d in environment["spec"].get("dependencies") or [] if d.endswith(".whl")]
+        for task in job["tasks"]:
+            named += [lib["whl"] for lib in task.get("libraries") or [] if "whl" in lib]
+    assert named, "no job names a wheel: the employees jobs should"
+    for path in named:
+        assert Path(path).is_file(), f"{path} is named by a job but was not built"
+        assert Path(path) in wheels
+    built_at = wheels[0].stat().st_mtime_ns
+    assert build_artifacts() == wheels and wheels[0].stat().st_mtime_ns == built_at  # up to date: reused
