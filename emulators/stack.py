@@ -123,7 +123,6 @@ def _tcp_open(port: int) -> bool:
         return True
 
 
-@dataclass
 def eventgrid_resources(functions_url: str, topic_key: str, subscribers: list[str]) -> list[dict[str, Any]]:
     """The Event Grid wiring of the local stack, declared as ARM/Bicep declares it: the custom topic
     ``climatelake`` (one subscription per ``subscribers`` URL) and the storage account's system topic, whose
@@ -149,7 +148,10 @@ def eventgrid_resources(functions_url: str, topic_key: str, subscribers: list[st
         },
     )
     # Azure's defaults, written out as infra/modules/eventgrid-subscription.bicep writes them
-    manifest_created["properties"]["retryPolicy"] = {"maxDeliveryAttempts": 30, "eventTimeToLiveInMinutes": 1440}
+    manifest_created["properties"]["retryPolicy"] = {
+        "maxDeliveryAttempts": 30,
+        "eventTimeToLiveInMinutes": 1440,
+    }
     return [
         {
             "type": "Microsoft.EventGrid/topics",
@@ -179,6 +181,7 @@ def eventgrid_resources(functions_url: str, topic_key: str, subscribers: list[st
     ]
 
 
+@dataclass
 class Stack:
     """One running local stack. ``env`` configures product code (gateway, functions, CLI) to use it."""
 
