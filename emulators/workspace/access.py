@@ -1,0 +1,110 @@
+"""Enforcement: the privilege model's decisions applied to a request, each one written to the audit log.
+
+The routes call :class:`Access` with the :class:`~emulators.workspace.audit.Caller` and what is asked; a
+refusal raises Databricks' 403 ``PERMISSION_DENIED`` (databricks-sdk: ``PermissionDenied``) after its audit
+row is written. Decisions read the grants at the moment of the request (nothing is cached), so a revoke
+takes effect on the next call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from emulators.workspace.audit import AuditLog, Caller
+from emulators.workspace.errors import ApiError
+from emulators.workspace.principals import ADMINS
+from emulators.workspace.privileges import Privileges, Securable
+
+
+class Access:
+    def __init__(self, privileges: Privileges, audit: AuditLog) -> None:
+        self.privileges = privileges
+        self.audit = audit
+
+    def is_workspace_admin(self, principal: str) -> bool:
+        """A metastore admin or a member of the ``admins`` group (SCIM writes, tokens for others)."""
+        return self.privileges.is_admin(principal) or ADMINS in self.privileges.identities(principal)
+
+    def _fast_admin(self, caller: Caller) -> bool:
+        """A metastore admin by name (no group lookup): no decision, no audit row (see ``audit.py``)."""
+        return caller.principal.lower() in self.privileges.admins
+
+    def _deny(self, caller: Caller, action: str, params: dict[str, Any], reason: str) -> ApiError:
+        error = self.privileges.denied(caller.principal, reason)
+        self.audit.record(caller, action, params, error.status, error.message)
+        return error
+
+    def see(self, caller: Caller, action: str, kind: str, full_name: str, params: dict[str, Any]) -> None:
+        """A metadata read (``getCatalog``, ``getSchema``, ``getTable``): allowed, or 403."""
+        if self._fast_admin(caller):
+            return
+        securable = self.privileges.resolve(kind, full_name)
+        if not self.privileges.can_see(caller.principal, securable):
+            reason = self.privileges.missing(caller.principal, securable, _READ_PRIVILEGE[securable.type])
+            raise self._deny(caller, action, params, reason or f"access to {kind.lower()} '{full_name}'")
+        self.audit.record(caller, action, params)
+
+    def visible(
+        self,
+        caller: Caller,
+        action: str,
+        kind: str,
+        items: list[dict[str, Any]],
+        name_of: Callable[[dict[str, Any]], str],
+        params: dict[str, Any],
+    ) -> list[dict[str, Any]]:
+        """The items of a list the caller may see (one audit row for the list)."""
+        if self._fast_admin(caller):
+            return items
+        shown = [
+            item
+            for item in items
+            if self.privileges.can_see(caller.principal, self.privileges.resolve(kind, name_of(item)))
+        ]
+        self.audit.record(caller, action, params)
+        return shown
+
+    def use(
+        self, caller: Caller, action: str, securable: Securable, privilege: str, params: dict[str, Any]
+    ) -> None:
+        """Using a securable's data (``SELECT``, ``MODIFY``): the path and the privilege, or 403. Always
+        audited (credentials vended to admins too)."""
+        reason = self.privileges.missing(caller.principal, securable, privilege)
+        if reason:
+            raise self._deny(caller, action, params, reason)
+        self.audit.record(caller, action, params)
+
+    def manage(
+        self,
+        caller: Caller,
+        action: str,
+        securable: Securable,
+        params: dict[str, Any],
+        apply: Callable[[], Any] = lambda: None,
+    ) -> Any:
+        """Changing grants or ownership: owner (of it or a parent), MANAGE, or a metastore admin; or 403.
+        ``apply`` makes the change once allowed; the row records its outcome. Always audited."""
+        if not self.privileges.can_manage(caller.principal, securable):
+            label = securable.type.capitalize()
+            raise self._deny(caller, action, params, f"MANAGE on {label} '{securable.full_name}'")
+        try:
+            result = apply()
+        except ApiError as error:
+            self.audit.record(caller, action, params, error.status, error.message)
+            raise
+        self.audit.record(caller, action, params)
+        return result
+
+
+#: the privilege named in a refused metadata read (what Databricks' message names)
+_READ_PRIVILEGE = {
+    "CATALOG": "USE_CATALOG",
+    "SCHEMA": "USE_SCHEMA",
+    "TABLE": "SELECT",
+    "VOLUME": "READ_VOLUME",
+    "FUNCTION": "EXECUTE",
+    "SHARE": "MANAGE",
+    "RECIPIENT": "MANAGE",
+    "METASTORE": "MANAGE",
+}
