@@ -3,7 +3,8 @@
 Files: ``catalog.py`` (with ``catalog_records.py``, ``catalog_volumes.py``, ``catalog_commits.py``,
 ``catalog_external.py``), ``notification_destinations.py``,
 ``managed_ddl.py`` (SQL ``CREATE TABLE`` of plain managed tables), ``jobs.py``, ``statements.py``,
-``secrets.py``, ``lineage.py``, ``governance.py``,
+``secrets.py``, ``lineage.py``, ``governance.py``, ``principals.py`` (users, groups, service principals,
+tokens), ``privileges.py`` (Unity Catalog grants and decisions), ``access.py`` (enforcement), ``audit.py``,
 ``sql_functions.py`` (``secret()`` and AES functions for the engine),
 ``sharing.py`` / ``sharing_sql.py`` / ``sharing_delta.py`` (models: state and behaviour, no HTTP),
 ``credentials.py`` (SAS vending), ``runner.py`` (job runs in worker processes), ``connect_proxy.py`` (each
@@ -22,6 +23,16 @@ Served (see README "What the workspace stand-in serves"):
   ``max_results``/``page_token`` on every list (keyset tokens bound to their listing). Storage credentials
   (``azure_managed_identity``, an Access Connector) and external locations (the credential must exist; no
   two locations overlap) in ``catalog_external.py``; a catalog's ``storage_root`` is its managed location.
+- Principals and grants (issue 16, first step): SCIM 2.0 ``Users``, ``Groups`` (members, nested groups),
+  ``ServicePrincipals`` (create/get/list/patch/put/delete, ``filter`` of one ``eq|ne|co|sw`` expression,
+  ``startIndex``/``count``) and ``Me``; tokens: ``token/create|list|delete`` for the caller,
+  ``token-management/on-behalf-of/tokens`` for service principals (admins), ``/api/2.0/local/tokens`` for
+  any principal (the control plane's sign-in). ``permissions/{type}/{name}`` GET/PATCH and
+  ``effective-permissions/{type}/{name}`` (``inherited_from_type``/``_name``) for metastore, catalog,
+  schema, table, volume, function, share, recipient (``privileges.py``: inheritance, ownership, MANAGE,
+  metastore admins, transitive groups). Enforced on Unity Catalog REST gets, lists (filtered), creates,
+  updates, deletes and temporary table/volume credentials (403 ``PERMISSION_DENIED``); every decision and
+  change is an audit row in ``system.access.audit``'s columns (``GET /api/2.0/local/audit``).
 - Notification destinations 2.0 (``notification_destinations.py``): generic webhooks (and e-mail, kept
   only); a job's ``webhook_notifications`` naming one by id post to its URL.
 - Jobs 2.2 (and 2.1 paths): create, get, list, reset, update, delete, run-now (``idempotency_token``),
@@ -72,8 +83,8 @@ LIMITATIONS:
   table (open-source Unity Catalog answers 409, which breaks Sail 0.7.2's ``saveAsTable``).
 - Vended credentials are a service SAS for the whole container (Azurite has no user delegation keys for
   shared-key accounts, nor directory-scoped SAS); the field is still ``azure_user_delegation_sas``.
-- Table update changes ``owner``/``comment`` only; functions cannot be updated; no grants/permissions,
-  models, ``/credentials``, metastore summary (501); storage credentials are not checked against Azure
+- Table update changes ``owner``/``comment`` only; functions cannot be updated; no models,
+  ``/credentials``, metastore summary (501); storage credentials are not checked against Azure
   (limits in ``catalog_external.py``). Delta Sharing: limits in
   docs/delta-sharing.md (parquet responses only, tables only, token recipients only).
 - Lineage: from SQL statements and job runs (table level for DataFrame writes; column level for SQL
@@ -99,8 +110,15 @@ LIMITATIONS:
   registered per engine session; ``secret()`` needs string literals (not other constant expressions);
   results redact the value (values under 4 characters are not), engine errors quoting it are replaced; a
   view calling them is refused (its text would keep the value); AES errors keep Spark's classes, not its
-  exact wording. SQL functions are stored and used as masks, not callable in queries. Membership is by
-  configuration only (no SCIM).
+  exact wording. SQL functions are stored and used as masks, not callable in queries. Membership is the
+  directory's (``principals.py``: the configured groups and SCIM groups, transitive).
+- Privileges (interim, issue 16 stays open): the principals of ``WorkspaceConfig.tokens`` are metastore
+  admins unless ``metastore_admins`` names others, and metastore admins pass every check (data reads too,
+  unlike Databricks) — the product has no grants of its own yet. Not enforced yet: SQL statements (no
+  ``GRANT``/``REVOKE``/``SHOW GRANTS``/``ALTER … OWNER TO`` in SQL, no ``information_schema.*_privileges``),
+  job runs' ``run_as``, Delta Sharing, secret ACLs, path credentials; ``EXTERNAL_USE_SCHEMA`` is not asked
+  for credentials; the audit log is not yet the SQL table ``system.access.audit``; metastore admins'
+  allowed metadata reads are not logged. Grants to a principal deleted later stay (shown by name).
 - SQL: only INLINE + JSON_ARRAY (others 501); statements live in memory (lost on restart, newest 1,000
   kept); a command (INSERT, CREATE …) with parameters fails because Sail 0.7.2 binds parameters in
   queries only; commands answer no rows (no ``num_affected_rows``); cancelling stops waiting and discards

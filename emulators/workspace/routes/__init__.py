@@ -9,6 +9,8 @@ from emulators.workspace.routes.jobs import jobs_api
 from emulators.workspace.routes.lineage import lineage_api
 from emulators.workspace.routes.local import local_api
 from emulators.workspace.routes.notification_destinations import notification_destinations_api
+from emulators.workspace.routes.permissions import permissions_api
+from emulators.workspace.routes.scim import scim_api, tokens_api
 from emulators.workspace.routes.secrets import secrets_api
 from emulators.workspace.routes.sharing import sharing_api
 from emulators.workspace.routes.sql import sql_api
@@ -20,6 +22,9 @@ BLUEPRINTS = (
     uc_credentials_v20,
     uc_external,
     notification_destinations_api,
+    permissions_api,
+    scim_api,
+    tokens_api,
     jobs_api,
     sql_api,
     secrets_api,
