@@ -96,10 +96,7 @@ class ExternalStorage:
         return record
 
     def get_credential(self, name: str) -> dict[str, Any]:
-        record = self.store.get("storage-credential", name.lower())
-        if record is None:
-            raise not_found("storage credential", name)
-        return record
+        return self._get("storage-credential", "storage credential", name)
 
     def list_credentials(self) -> list[dict[str, Any]]:
         return [body for _, body in self.store.scan("storage-credential")]
@@ -116,16 +113,12 @@ class ExternalStorage:
             for field in ("comment", "owner", "read_only"):
                 if body.get(field) is not None:
                     record[field] = body[field]
-            new_name = body.get("new_name")
-            if new_name and check_name(new_name, "storage credential") != record["name"]:
-                old, new = record["name"], check_name(new_name, "storage credential")
-                if self.store.get("storage-credential", new):
-                    raise already_exists("storage credential", new)
-                self.store.delete("storage-credential", old)
-                record["name"] = record["full_name"] = new
+            old = record["name"]
+            if self._rename("storage-credential", "storage credential", record, body.get("new_name")):
+                record["full_name"] = record["name"]
                 for key, location in list(self.store.scan("external-location")):
                     if location["credential_name"] == old:
-                        location["credential_name"] = new
+                        location["credential_name"] = record["name"]
                         self.store.put("external-location", key, location)
             record["updated_at"], record["updated_by"] = now_ms(), principal
             self.store.put("storage-credential", record["name"], record)
@@ -179,10 +172,7 @@ class ExternalStorage:
             return record
 
     def get_location(self, name: str) -> dict[str, Any]:
-        record = self.store.get("external-location", name.lower())
-        if record is None:
-            raise not_found("external location", name)
-        return record
+        return self._get("external-location", "external location", name)
 
     def list_locations(self) -> list[dict[str, Any]]:
         return [body for _, body in self.store.scan("external-location")]
@@ -201,13 +191,7 @@ class ExternalStorage:
             for field in ("comment", "owner", "read_only", "fallback"):
                 if body.get(field) is not None:
                     record[field] = body[field]
-            new_name = body.get("new_name")
-            if new_name and check_name(new_name, "external location") != record["name"]:
-                new = check_name(new_name, "external location")
-                if self.store.get("external-location", new):
-                    raise already_exists("external location", new)
-                self.store.delete("external-location", record["name"])
-                record["name"] = new
+            self._rename("external-location", "external location", record, body.get("new_name"))
             record["updated_at"], record["updated_by"] = now_ms(), principal
             self.store.put("external-location", record["name"], record)
             return record
@@ -215,6 +199,23 @@ class ExternalStorage:
     def delete_location(self, name: str) -> None:
         record = self.get_location(name)
         self.store.delete("external-location", record["name"])
+
+    def _get(self, kind: str, what: str, name: str) -> dict[str, Any]:
+        record = self.store.get(kind, name.lower())
+        if record is None:
+            raise not_found(what, name)
+        return record
+
+    def _rename(self, kind: str, what: str, record: dict[str, Any], new_name: Any) -> bool:
+        """Give ``record`` its ``new_name`` (when one is asked); a taken name is a duplicate."""
+        if not new_name or check_name(new_name, what) == record["name"]:
+            return False
+        new = check_name(new_name, what)
+        if self.store.get(kind, new):
+            raise already_exists(what, new)
+        self.store.delete(kind, record["name"])
+        record["name"] = new
+        return True
 
     def _check_overlap(self, url: str, given: str, own_name: str | None, call: str) -> None:
         for other in self.list_locations():
