@@ -198,13 +198,19 @@ def ensure_catalog(w: WorkspaceClient, catalog: str) -> None:
 def deploy(
     w: WorkspaceClient, target: str = "local", overrides: dict[str, str] | None = None
 ) -> dict[str, int]:
-    """Build the artifacts, then create every job of the bundle, or reset the one of the same name when its
-    settings differ (a second deploy writes nothing); returns job name → job id."""
+    """Build the artifacts, make the catalog and its schemas, then :func:`deploy_jobs`."""
     build_artifacts(target)
-    jobs = load_jobs(target, overrides)
     ensure_catalog(w, bundle_variables(target, overrides)["var.catalog"])
+    return deploy_jobs(w, target, overrides)
+
+
+def deploy_jobs(
+    w: WorkspaceClient, target: str = "local", overrides: dict[str, str] | None = None
+) -> dict[str, int]:
+    """Create every job of the bundle, or reset the one of the same name when its settings differ (a second
+    deploy writes nothing); returns job name → job id. Build the artifacts first (:func:`build_artifacts`)."""
     deployed: dict[str, int] = {}
-    for settings in jobs.values():
+    for settings in load_jobs(target, overrides).values():
         existing = [j for j in w.jobs.list(name=settings["name"])]
         job_settings = JobSettings.from_dict(settings)
         if existing:

@@ -3,6 +3,7 @@
     climatelake keys create --role submitter --name "Ada's laptop"   # prints the key once
     climatelake keys list | climatelake keys revoke <key id>
     climatelake deploy [--target local]          # the bundle's jobs + the catalog's schemas
+    climatelake deploy --target azure [--plan] [--azd-env FILE]   # after azd provision: UC set-up + bundle
     climatelake data generate --cities 3 --start 2024-01-01 --end 2024-03-31 [--dirty-fraction 0.05]
                               [--missing-fraction 0.05]
                               [--hour-format 2400] [--cities-per-file 10] [--upload | --out DIR]
@@ -44,7 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("key_id")
 
     deploy = sub.add_parser("deploy", help="deploy the Asset Bundle's jobs through databricks-sdk")
-    deploy.add_argument("--target", default="local")
+    deploy.add_argument(
+        "--target", default="local", help="a bundle target (local), or azure: UC set-up, then the bundle"
+    )
+    deploy.add_argument("--plan", action="store_true", help="azure: print every call, make none")
+    deploy.add_argument("--azd-env", type=Path, help="azure: azd's outputs (default: azd env get-values)")
+    deploy.add_argument("--bundle-target", default="dev", help="azure: the bundle target (databricks.yml)")
 
     data = sub.add_parser("data", help="sample data").add_subparsers(dest="action", required=True)
     generate = data.add_parser("generate", help="generate realistic hourly weather files")
@@ -148,6 +154,13 @@ def run(args: argparse.Namespace) -> None:
     if args.command == "data":  # --out needs no deployment; --upload reads the settings itself
         _data(args)
         return
+    if args.command == "deploy" and args.target == "azure":  # configured by azd's outputs
+        from climatelake import cloud_deploy
+
+        cloud_deploy.run(args)
+        return
+    if args.command == "deploy" and args.plan:
+        raise ValueError("--plan is for --target azure")
     settings = Settings.from_env()
     if args.command == "keys":
         from climatelake.keys import ApiKeyStore

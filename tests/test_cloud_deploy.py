@@ -1,0 +1,174 @@
+"""``climatelake deploy --target azure``: the plan against a fake azd output file makes no call; the same
+code against the workspace stand-in creates the Unity Catalog objects, the secret scope, the notification
+destination and the jobs (checked through databricks-sdk), and a second run writes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from databricks.sdk.service import workspace as ws_service
+
+from climatelake import cli, cloud_deploy
+from emulators.workspace.testing import TOKEN, InProcessWorkspace
+
+SUBSCRIPTION = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-climatelake/providers"
+CONNECTOR = f"{SUBSCRIPTION}/Microsoft.Databricks/accessConnectors/ac-climatelake"
+VAULT = f"{SUBSCRIPTION}/Microsoft.KeyVault/vaults/kv-climatelake"
+FUNCTION_KEY = "function-key-for-the-test"
+
+
+def _azd_env(path: Path, workspace_url: str) -> Path:
+    """A file as `azd env get-values > FILE` writes it, with the outputs infra/main.bicep declares."""
+    outputs = {
+        "AZURE_RESOURCE_GROUP": "rg-climatelake",
+        "AZURE_STORAGE_ACCOUNT_NAME": "stclimatelake",
+        "AZURE_STORAGE_BLOB_ENDPOINT": "https://stclimatelake.blob.core.windows.net/",
+        "AZURE_STORAGE_DFS_ENDPOINT": "https://stclimatelake.dfs.core.windows.net/",
+        "AZURE_DATABRICKS_WORKSPACE_URL": workspace_url,
+        "AZURE_DATABRICKS_WORKSPACE_ID": "1234567890123456",
+        "AZURE_ACCESS_CONNECTOR_ID": CONNECTOR,
+        "AZURE_KEY_VAULT_URI": "https://kv-climatelake.vault.azure.net/",
+        "AZURE_KEY_VAULT_RESOURCE_ID": VAULT,
+        "AZURE_EVENTGRID_TOPIC_ENDPOINT": "https://egt-climatelake.westeurope-1.eventgrid.azure.net/api/events",
+        "AZURE_FUNCTION_APP_NAME": "func-climatelake",
+        "AZURE_FUNCTION_APP_URL": "https://func-climatelake.azurewebsites.net",
+        "AZURE_CONTAINER_APP_URL": "https://ca-climatelake.example.azurecontainerapps.io",
+    }
+    path.write_text("".join(f'{k}="{v}"\n' for k, v in outputs.items()))
+    return path
+
+
+class Requests:
+    """Every request the stand-in receives (a WSGI wrapper)."""
+
+    def __init__(self, ws: InProcessWorkspace) -> None:
+        self.seen: list[tuple[str, str]] = []
+        inner = ws.app.wsgi_app
+
+        def record(environ, start_response):
+            self.seen.append((environ["REQUEST_METHOD"], environ["PATH_INFO"]))
+            return inner(environ, start_response)
+
+        ws.app.wsgi_app = record
+
+    def writes(self, since: int = 0) -> list[tuple[str, str]]:
+        return [r for r in self.seen[since:] if r[0] != "GET"]
+
+
+@pytest.fixture()
+def ws(tmp_path: Path) -> Iterator[InProcessWorkspace]:
+    workspace = InProcessWorkspace(tmp_path / "ws").start()
+    yield workspace
+    workspace.stop()
+
+
+@pytest.fixture()
+def azure_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The deploying user's environment: a workspace token and the function key; nothing local."""
+    for name in ("DATABRICKS_HOST", "DATABRICKS_CONFIG_PROFILE", "DATABRICKS_CLIENT_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("CLIMATELAKE_CATALOG", raising=False)
+    monkeypatch.setenv("DATABRICKS_TOKEN", TOKEN)
+    monkeypatch.setenv("CLIMATELAKE_JOB_EVENTS_KEY", FUNCTION_KEY)
+
+
+def test_azd_outputs_are_read_as_azd_writes_them():
+    text = '# azd env get-values\nA="x=y"\nB=\'single\'\n\nC="with \\"quotes\\""\nexport D=plain\n'
+    assert cloud_deploy.parse_env(text) == {"A": "x=y", "B": "single", "C": 'with "quotes"', "D": "plain"}
+    with pytest.raises(ValueError, match="line 1"):
+        cloud_deploy.parse_env("not a pair\n")
+    with pytest.raises(ValueError, match="AZURE_ACCESS_CONNECTOR_ID"):
+        cloud_deploy.AzureTarget.from_outputs({"AZURE_STORAGE_ACCOUNT_NAME": "a"})
+
+
+def test_plan_prints_every_call_and_makes_none(
+    ws: InProcessWorkspace, tmp_path: Path, azure_env: None, capsys: pytest.CaptureFixture
+):
+    requests = Requests(ws)
+    env_file = _azd_env(tmp_path / "azd.env", ws.url)
+    assert cli.main(["deploy", "--target", "azure", "--plan", "--azd-env", str(env_file)]) == 0
+    out = capsys.readouterr().out
+    assert requests.seen == []  # not a read, not a write: the plan calls nothing
+    for expected in (
+        "w.storage_credentials.create: POST /api/2.1/unity-catalog/storage-credentials",
+        f'"access_connector_id": "{CONNECTOR}"',
+        '"url": "abfss://lake@stclimatelake.dfs.core.windows.net/"',
+        '"url": "abfss://raw@stclimatelake.dfs.core.windows.net/"',
+        '"url": "abfss://results@stclimatelake.dfs.core.windows.net/"',
+        '"storage_root": "abfss://lake@stclimatelake.dfs.core.windows.net/unity"',
+        "w.secrets.create_scope: POST /api/2.0/secrets/scopes/create",
+        '"scope_backend_type": "AZURE_KEYVAULT"',
+        "w.notification_destinations.create: POST /api/2.0/notification-destinations",
+        "https://func-climatelake.azurewebsites.net/api/job-events?code=<redacted>",
+        "w.jobs.create: POST /api/2.2/jobs/create",
+        '"id": "<id of the new notification destination>"',  # the jobs' webhook names the destination
+        "build artifact climatelake: `python -m pip wheel",
+    ):
+        assert expected in out, expected
+    for schema in cloud_deploy.SCHEMAS:
+        assert f'"name": "{schema}"' in out
+    assert FUNCTION_KEY not in out
+
+
+def test_deploy_creates_the_objects_and_a_second_run_writes_nothing(
+    ws: InProcessWorkspace, tmp_path: Path, azure_env: None, capsys: pytest.CaptureFixture
+):
+    requests = Requests(ws)
+    env_file = _azd_env(tmp_path / "azd.env", ws.url)
+    assert cli.main(["deploy", "--target", "azure", "--azd-env", str(env_file)]) == 0, capsys.readouterr()
+    first = capsys.readouterr().out
+    assert "storage credential climatelake_access_connector: created" in first and FUNCTION_KEY not in first
+
+    w = ws.client()
+    credential = w.storage_credentials.get(cloud_deploy.CREDENTIAL)
+    assert credential.azure_managed_identity.access_connector_id == CONNECTOR
+    locations = {x.name: x for x in w.external_locations.list()}
+    assert {n: (x.url, x.credential_name) for n, x in locations.items()} == {
+        f"climatelake_{c}": (f"abfss://{c}@stclimatelake.dfs.core.windows.net/", cloud_deploy.CREDENTIAL)
+        for c in ("lake", "raw", "results")
+    }
+    catalog = w.catalogs.get("climatelake")
+    assert catalog.storage_root == "abfss://lake@stclimatelake.dfs.core.windows.net/unity"
+    assert {s.name for s in w.schemas.list("climatelake")} >= set(cloud_deploy.SCHEMAS)
+    (scope,) = [s for s in w.secrets.list_scopes() if s.name == "climatelake"]
+    assert scope.backend_type == ws_service.ScopeBackendType.AZURE_KEYVAULT
+    assert scope.keyvault_metadata.resource_id == VAULT
+    destinations = w.notification_destinations.list()
+    (destination,) = [d for d in destinations if d.display_name == cloud_deploy.DESTINATION]
+    hook = ws.app.extensions["workspace"].notification_destinations.webhook(destination.id)
+    assert hook["url"] == f"https://func-climatelake.azurewebsites.net/api/job-events?code={FUNCTION_KEY}"
+    request_job = next(w.jobs.list(name="climatelake_weather_request"))
+    hooks = w.jobs.get(request_job.job_id).settings.webhook_notifications
+    assert [h.id for h in hooks.on_success] == [destination.id] == [h.id for h in hooks.on_failure]
+    employees = w.jobs.get(next(w.jobs.list(name="climatelake_employees")).job_id).settings
+    (wheel,) = employees.environments[0].spec.dependencies
+    assert Path(wheel).is_file() and wheel.endswith(".whl")  # the artifact, built before the jobs
+    params = employees.tasks[0].spark_python_task.parameters
+    assert (
+        params[params.index("--raw-root") + 1] == "abfss://raw@stclimatelake.dfs.core.windows.net/employees"
+    )
+
+    before = len(requests.seen)
+    stamps = (credential.updated_at, catalog.updated_at, *(x.updated_at for x in locations.values()))
+    assert cli.main(["deploy", "--target", "azure", "--azd-env", str(env_file)]) == 0
+    second = capsys.readouterr().out
+    assert requests.writes(before) == []  # idempotent: nothing created, updated or reset
+    assert "created" not in second and "updated" not in second
+    assert stamps == (
+        w.storage_credentials.get(cloud_deploy.CREDENTIAL).updated_at,
+        w.catalogs.get("climatelake").updated_at,
+        *(w.external_locations.get(n).updated_at for n in locations),
+    )
+
+
+def test_a_real_deploy_needs_the_function_key(
+    ws: InProcessWorkspace, tmp_path: Path, azure_env: None, monkeypatch: pytest.MonkeyPatch, capsys
+):
+    monkeypatch.delenv("CLIMATELAKE_JOB_EVENTS_KEY")
+    requests = Requests(ws)
+    env_file = _azd_env(tmp_path / "azd.env", ws.url)
+    assert cli.main(["deploy", "--target", "azure", "--azd-env", str(env_file)]) == 2
+    assert "CLIMATELAKE_JOB_EVENTS_KEY" in capsys.readouterr().err
+    assert requests.writes() == []
