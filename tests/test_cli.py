@@ -96,3 +96,15 @@ def test_bad_input_gives_a_message_not_a_trace(local_stack: LocalStack):
     assert done.returncode == 2 and "no key with id" in done.stderr and "Traceback" not in done.stderr
     usage = cli(local_stack, "data", "generate", "--start", "yesterday", "--out", "/tmp/x")
     assert usage.returncode == 2 and "is not a date" in usage.stderr
+
+
+def test_local_deploy_is_unchanged_and_idempotent(local_stack: LocalStack):
+    """`climatelake deploy` (the local target, the default) still deploys the bundle to the stand-in: the
+    same job ids on a second run; --plan belongs to --target azure only."""
+    first = cli(local_stack, "deploy")
+    assert first.returncode == 0, first.stderr
+    assert "climatelake_employees: job" in first.stdout and "climatelake_weather_request: job" in first.stdout
+    again = cli(local_stack, "deploy", "--target", "local")
+    assert again.returncode == 0 and again.stdout == first.stdout
+    plan = cli(local_stack, "deploy", "--plan")
+    assert plan.returncode == 2 and "--plan is for --target azure" in plan.stderr
