@@ -4,7 +4,10 @@ trip to a no-op endpoint of the same server, in the same run (issue 3).
 Run: ``python bench/workspace_latency.py [--calls 1000] [--tables 20]``. Starts the stand-in the way the
 local stack does (``python -m emulators.workspace`` as its own process, on a free port, in a temporary
 folder), measures sequential calls from one client, prints p50/p99 in milliseconds, and stops it.
-Target: p50 get-table ≤ 5 ms and ≤ 2× the no-op round trip.
+Target: p50 get-table ≤ 5 ms and ≤ 2× the no-op round trip. Also get-table as a principal whose read is
+decided by the privilege model (a SCIM user in a group holding USE CATALOG / USE SCHEMA / SELECT; the
+decision and its audit row) beside the same call by the metastore admin (no check), in the same run:
+target ≤ 10 % more at p50 (issue 16).
 """
 
 from __future__ import annotations
@@ -87,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                         ],
                     },
                 )
+            reader = _checked_reader(w, url)
             session = requests.Session()
             session.headers.update(headers)
             results = {
@@ -95,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
                 ),
                 "get-table (databricks-sdk)": measure(
                     lambda: w.tables.get("bench.s.t007"), args.calls, warmup=50
+                ),
+                "get-table, checked: a group's grants (databricks-sdk)": measure(
+                    lambda: reader.tables.get("bench.s.t007"), args.calls, warmup=50
                 ),
                 f"list-tables, {args.tables} tables (databricks-sdk)": measure(
                     lambda: list(w.tables.list(catalog_name="bench", schema_name="s")), args.calls, warmup=50
@@ -116,7 +123,30 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"get-table p50 / no-op p50 = {get / noop:.2f} (target ≤ 2; and get-table p50 ≤ 5 ms: {get:.2f} ms)"
     )
+    checked = figures["get-table, checked: a group's grants (databricks-sdk)"]
+    print(f"checked get-table p50 / unchecked = {checked / get:.3f} (target ≤ 1.10)")
     return 0
+
+
+def _checked_reader(w, url: str):
+    """A SCIM user in a group granted USE CATALOG, USE SCHEMA and SELECT on t007, with its own token."""
+    from databricks.sdk import WorkspaceClient
+    from databricks.sdk.config import Config
+    from databricks.sdk.service.catalog import PermissionsChange, Privilege
+    from databricks.sdk.service.iam import ComplexValue
+
+    user = w.users.create(user_name="reader@example.com")
+    w.groups.create(display_name="readers", members=[ComplexValue(value=user.id)])
+    grants = (
+        ("catalog", "bench", Privilege.USE_CATALOG),
+        ("schema", "bench.s", Privilege.USE_SCHEMA),
+        ("table", "bench.s.t007", Privilege.SELECT),
+    )
+    for kind, name, privilege in grants:
+        w.grants.update(kind, name, changes=[PermissionsChange(principal="readers", add=[privilege])])
+    minted = w.api_client.do("POST", "/api/2.0/local/tokens", body={"principal": user.user_name})
+    token = minted["token_value"]
+    return WorkspaceClient(config=Config(host=url, token=token, retry_timeout_seconds=30))
 
 
 if __name__ == "__main__":

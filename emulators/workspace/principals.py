@@ -86,6 +86,8 @@ class Directory:
     ) -> None:
         self.store = store
         self.configured = dict(configured or {})
+        #: name → identities, cleared by every change of the directory (all of them go through here)
+        self._identities: dict[str, frozenset[str]] = {}
         with store.lock:
             for name in sorted(set(self.configured.values())):
                 if self.find(name) is None:
@@ -96,6 +98,7 @@ class Directory:
                     found = self.find(member) or self.create("user", {"userName": member})
                     self._add_members(record, [found["id"]])
                 self.store.put("scim-group", record["id"], record)
+                self._identities.clear()
 
     # records ------------------------------------------------------------------------------------
     @staticmethod
@@ -158,20 +161,24 @@ class Directory:
             if body.get("entitlements"):
                 record["entitlements"] = body["entitlements"]
             self.store.put(KINDS[kind], record["id"], record)
+            self._identities.clear()
             if kind == "group" and body.get("members"):
                 self._add_members(record, [m.get("value") for m in body["members"]])
                 self.store.put(KINDS[kind], record["id"], record)
+                self._identities.clear()
             return record
 
     def delete(self, kind: str, ident: str) -> None:
         with self.store.lock:
             self.get(kind, ident)
             self.store.delete(KINDS[kind], str(ident))
+            self._identities.clear()
             for _, group in list(self.store.scan("scim-group")):
                 kept = [m for m in group.get("members", []) if m["value"] != str(ident)]
                 if len(kept) != len(group.get("members", [])):
                     group["members"] = kept
                     self.store.put("scim-group", group["id"], group)
+                    self._identities.clear()
 
     def _kind_of(self, ident: str) -> tuple[str, dict[str, Any]] | None:
         for kind, store_kind in KINDS.items():
@@ -226,6 +233,7 @@ class Directory:
                 else:
                     raise invalid(f"Unsupported patch operation '{op}' on '{path}'.")
             self.store.put(KINDS[kind], record["id"], record)
+            self._identities.clear()
             return record
 
     def replace(self, kind: str, ident: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -239,6 +247,7 @@ class Directory:
                 record["members"] = []
                 self._add_members(record, [m.get("value") for m in body.get("members") or []])
             self.store.put(KINDS[kind], record["id"], record)
+            self._identities.clear()
             return record
 
     def view(self, kind: str, record: dict[str, Any]) -> dict[str, Any]:
@@ -311,7 +320,11 @@ class Directory:
 
     def identities(self, name: str) -> frozenset[str]:
         """``name`` and all its groups, lower-case: the grantees whose privileges ``name`` holds."""
-        return frozenset({name.lower()} | self.groups_of(name))
+        found = self._identities.get(name)
+        if found is None:
+            with self.store.lock:  # every change holds it too: none can slip between reading and caching
+                found = self._identities[name] = frozenset({name.lower()} | self.groups_of(name))
+        return found
 
     def is_member(self, principal: str, group: str) -> bool:
         return group.lower() in self.groups_of(principal)

@@ -130,6 +130,9 @@ class Securable:
     key: str
     owner: str | None
     parents: list[Securable] = field(default_factory=list)
+    #: its grants, read once per request (a Securable is resolved anew for each request, so a revoke
+    #: shows on the next one)
+    grants: dict[str, list[str]] | None = field(default=None, repr=False)
 
     @property
     def levels(self) -> list[Securable]:
@@ -180,8 +183,10 @@ class Privileges:
 
     # grants -------------------------------------------------------------------------------------
     def assignments(self, securable: Securable) -> dict[str, list[str]]:
-        record = self.store.get("grant", securable.key)
-        return dict(record["assignments"]) if record else {}
+        if securable.grants is None:
+            record = self.store.get("grant", securable.key)
+            securable.grants = dict(record["assignments"]) if record else {}
+        return dict(securable.grants)
 
     def update(self, securable: Securable, changes: list[dict[str, Any]]) -> dict[str, list[str]]:
         """Apply ``[{"principal", "add", "remove"}]`` to the securable's grants (all or nothing)."""
@@ -216,6 +221,7 @@ class Privileges:
                 "assignments": current,
             }
             self.store.put("grant", securable.key, body)
+            securable.grants = dict(current)
             return current
 
     def under(self, securable: Securable) -> list[dict[str, list[str]]]:
