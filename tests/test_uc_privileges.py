@@ -15,7 +15,13 @@ from pathlib import Path
 import pytest
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import BadRequest, NotFound, PermissionDenied, Unauthenticated
-from databricks.sdk.service.catalog import PermissionsChange, Privilege, TableOperation
+from databricks.sdk.service.catalog import (
+    PermissionsChange,
+    Privilege,
+    TableOperation,
+    VolumeOperation,
+    VolumeType,
+)
 from databricks.sdk.service.iam import ComplexValue, Patch, PatchOp, PatchSchema
 
 from emulators.workspace.testing import PRINCIPAL, InProcessWorkspace
@@ -345,3 +351,54 @@ def test_audit_rows_record_the_denied_attempts(world: World):
     assert "dapi" not in json.dumps(rows) and "sig=" not in json.dumps(rows)  # no token, no SAS
     only = world.admin.api_client.do("GET", "/api/2.0/local/audit", query={"status_code": 403})["rows"]
     assert only and all(r["response"]["status_code"] == 403 for r in only)
+
+
+def test_volumes_reads_lists_and_credentials(world: World):
+    admin, bob = world.admin, world.clients["bob"]
+    admin.volumes.create("sales", "gold", "files", VolumeType.MANAGED)
+    admin.volumes.create("sales", "gold", "private", VolumeType.MANAGED)
+    _grant(admin, "volume", "sales.gold.files", world.names["juniors"], P.READ_VOLUME)
+    assert bob.volumes.read("sales.gold.files").name == "files"
+    with pytest.raises(PermissionDenied, match="READ VOLUME on Volume 'sales.gold.private'"):
+        bob.volumes.read("sales.gold.private")
+    assert {v.name for v in bob.volumes.list("sales", "gold")} == {"files"}
+    vend = bob.temporary_volume_credentials.generate_temporary_volume_credentials
+    volume_id = admin.volumes.read("sales.gold.files").volume_id
+    assert vend(operation=VolumeOperation.READ_VOLUME, volume_id=volume_id).azure_user_delegation_sas
+    with pytest.raises(PermissionDenied, match="WRITE VOLUME"):
+        vend(operation=VolumeOperation.WRITE_VOLUME, volume_id=volume_id)
+
+
+def test_creates_need_their_privilege(world: World):
+    admin, etl = world.admin, world.clients["etl"]
+    with pytest.raises(PermissionDenied, match="CREATE CATALOG on Metastore"):
+        etl.catalogs.create(name=f"etl_{uuid.uuid4().hex[:6]}")
+    with pytest.raises(PermissionDenied, match="CREATE SCHEMA on Catalog 'sales'"):
+        etl.schemas.create(name="scratch", catalog_name="sales")
+    _grant(admin, "catalog", "sales", world.names["etl"], P.CREATE_SCHEMA)
+    schema = etl.schemas.create(name="scratch", catalog_name="sales")
+    assert schema.owner == world.names["etl"]  # the creator owns what it makes
+    _table(etl, "sales.scratch.t")  # the owner of a schema holds CREATE TABLE in it
+    assert etl.tables.get("sales.scratch.t").owner == world.names["etl"]
+
+
+def test_principals_grants_and_audit_survive_a_restart(tmp_path: Path):
+    ws = InProcessWorkspace(tmp_path / "ws").start()
+    try:
+        admin = ws.client()
+        admin.users.create(user_name="erin@example.com")
+        token = _token_for(ws, "erin@example.com")
+        admin.catalogs.create(name="kept")
+        _grant(admin, "catalog", "kept", "erin@example.com", P.USE_CATALOG)
+    finally:
+        ws.stop()
+    ws.start()
+    try:
+        erin = ws.client(token)
+        assert erin.current_user.me().user_name == "erin@example.com"
+        assert erin.catalogs.get("kept").name == "kept"
+        query = {"action_name": "updatePermissions"}
+        rows = ws.client().api_client.do("GET", "/api/2.0/local/audit", query=query)["rows"]
+        assert [r["request_params"]["securable_full_name"] for r in rows] == ["kept"]
+    finally:
+        ws.stop()
