@@ -6,7 +6,9 @@ and ``resources/*.yml``, substitutes ``${var.*}`` and ``${workspace.file_path}``
 resets the one with the same name, so deploying twice changes nothing. Python files are referenced where
 they lie, and ``workspace.file_path`` is the local sync root — the bundle folder, or the common parent of it
 and the ``sync.paths`` outside it, as the Databricks CLI computes it — which is right for the local
-stand-in; a real workspace gets its files from ``databricks bundle deploy``.
+stand-in. A target that names a workspace host (dev, prod) gets the files and wheels uploaded as the CLI lays
+them out (``<root_path>/files``, ``<root_path>/artifacts/.internal``; :mod:`climatelake.workspace_sync`)
+and its jobs name them there.
 
 Unity Catalog objects the jobs need (the catalog and its schemas) are created here too.
 
@@ -86,8 +88,7 @@ def build_artifacts(target: str = "local", bundle_root: Path = BUNDLE_ROOT) -> l
         if spec.get("type") != "whl":
             raise ValueError(f"artifact {name}: only type whl is built locally, not {spec.get('type')!r}")
         path: Path = spec["path"]
-        sources = [f["source"] for f in spec.get("files") or []] or ["dist/*.whl"]
-        patterns = [str(path / source) for source in sources]
+        patterns = _artifact_patterns(spec)
         (path / "dist").mkdir(exist_ok=True)
         with open(path / "dist" / ".climatelake-build.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # one build at a time (parallel test sessions share dist/)
@@ -99,6 +100,20 @@ def build_artifacts(target: str = "local", bundle_root: Path = BUNDLE_ROOT) -> l
             raise RuntimeError(f"artifact {name}: the build left no file at {', '.join(patterns)}")
         wheels += built
     return wheels
+
+
+def _artifact_patterns(spec: dict[str, Any]) -> list[str]:
+    sources = [f["source"] for f in spec.get("files") or []] or ["dist/*.whl"]
+    return [str(spec["path"] / source) for source in sources]
+
+
+def built_artifacts(target: str = "local", bundle_root: Path = BUNDLE_ROOT) -> list[Path]:
+    """The artifacts' files as they are now (newest wheel of each package), without building."""
+    return [
+        f
+        for spec in artifacts(target, bundle_root).values()
+        for f in _newest_per_package(_artifact_patterns(spec))
+    ]
 
 
 def _run_build(command: str, cwd: Path, name: str) -> None:
@@ -208,9 +223,23 @@ def deploy_jobs(
     w: WorkspaceClient, target: str = "local", overrides: dict[str, str] | None = None
 ) -> dict[str, int]:
     """Create every job of the bundle, or reset the one of the same name when its settings differ (a second
-    deploy writes nothing); returns job name → job id. Build the artifacts first (:func:`build_artifacts`)."""
+    deploy writes nothing); returns job name → job id. Build the artifacts first (:func:`build_artifacts`).
+
+    A target that names a workspace (``workspace.host``: dev, prod) gets the bundle's files and wheels
+    uploaded first and its jobs name them there (:mod:`climatelake.workspace_sync`, the CLI's layout); the
+    local target's jobs name them where they lie, which the workspace stand-in reads."""
+    jobs = load_jobs(target, overrides)
+    bundle = _bundle(BUNDLE_ROOT)
+    if (((bundle.get("targets") or {}).get(target) or {}).get("workspace") or {}).get("host"):
+        from climatelake import workspace_sync
+
+        root = workspace_sync.root_path(w, bundle, target)
+        local_root = sync_root(bundle, BUNDLE_ROOT)
+        sync_paths = [(BUNDLE_ROOT / p).resolve() for p in (bundle.get("sync") or {}).get("paths") or ["."]]
+        mapping = workspace_sync.sync(w, root, local_root, sync_paths, built_artifacts(target))
+        jobs = workspace_sync.to_workspace(jobs, mapping, local_root, f"{root}/files")
     deployed: dict[str, int] = {}
-    for settings in load_jobs(target, overrides).values():
+    for settings in jobs.values():
         existing = [j for j in w.jobs.list(name=settings["name"])]
         job_settings = JobSettings.from_dict(settings)
         if existing:

@@ -17,14 +17,10 @@ creates or updates, idempotently and through databricks-sdk:
    function (``<AZURE_FUNCTION_APP_URL>/api/job-events?code=<function key>``; the key comes from
    ``CLIMATELAKE_JOB_EVENTS_KEY``, e.g. ``az functionapp function keys list -g <group> -n <app>
    --function-name job_events --query default -o tsv``);
-6. the bundle: its wheel built (``databricks.yml`` artifacts) and its jobs created or reset
-   (:func:`climatelake.bundle.deploy_jobs`), with the variables from the outputs (storage account, blob
-   endpoint, catalog, the destination's id).
-
-LIMITATION (step 6): :mod:`climatelake.bundle` names the jobs' Python files and wheel where they lie on this
-machine — right for the workspace stand-in, which runs them there. It does not upload workspace files, so on
-a real workspace run ``databricks bundle deploy -t <target>`` (the Databricks CLI syncs the files, uploads the
-wheel and rewrites those paths) for the jobs; every other step is complete.
+6. the bundle: its wheel built (``databricks.yml`` artifacts), its files and the wheel uploaded where
+   ``databricks bundle deploy`` puts them (``~/.bundle/climatelake/<target>/files`` and ``…/artifacts``,
+   :mod:`climatelake.workspace_sync`) and its jobs created or reset (:func:`climatelake.bundle.deploy_jobs`),
+   with the variables from the outputs (storage account, blob endpoint, catalog, the destination's id).
 
 An object that exists and matches is left alone, so a second run writes nothing. Two cannot be compared:
 a catalog's managed location cannot be moved (a different one is reported, not changed), and a webhook's URL
@@ -48,8 +44,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from databricks.sdk.errors import NotFound
+from databricks.sdk.mixins.workspace import WorkspaceExt
 from databricks.sdk.service import catalog as uc
-from databricks.sdk.service import jobs, settings, workspace
+from databricks.sdk.service import iam, jobs, settings, workspace
 
 from climatelake import bundle
 from climatelake.settings import Settings
@@ -194,10 +191,6 @@ def deploy(
     deployed = bundle.deploy_jobs(w, bundle_target, target.bundle_overrides(destination_id))
     for name, job_id in deployed.items():
         report(f"job {name}: {job_id}")
-    report(
-        "note: the jobs name their files by local paths; on a real workspace sync them with "
-        f"`databricks bundle deploy -t {bundle_target}` (climatelake.bundle uploads no workspace files)"
-    )
     return deployed
 
 
@@ -309,11 +302,24 @@ class PlanRecorder:
         self.sdk_call = ""
         self._cfg = SimpleNamespace(workspace_id=None)  # what the SDK's services read for headers
 
-    def do(self, method: str, path: str, query: dict | None = None, body: dict | None = None, **_: Any):
+    def do(
+        self,
+        method: str,
+        path: str,
+        query: dict | None = None,
+        body: dict | None = None,
+        data: dict | None = None,
+        files: dict | None = None,
+        **_: Any,
+    ):
+        if files:  # a workspace upload (a multipart form): the fields, and the content's size
+            body = {**(data or {}), **{k: f"<{len(v)} bytes>" for k, v in files.items()}}
         self.calls.append(
             {"sdk": self.sdk_call, "method": method, "path": path, "query": query or None, "body": body}
         )
         if method == "GET":
+            if path.endswith("/Me"):
+                return {"userName": "<you>"}
             if path.endswith(_LISTS):
                 return {}
             raise NotFound(f"plan: {path} is taken as missing")
@@ -349,6 +355,8 @@ def plan_workspace(recorder: PlanRecorder) -> Any:
         "secrets": workspace.SecretsAPI,
         "notification_destinations": settings.NotificationDestinationsAPI,
         "jobs": jobs.JobsAPI,
+        "workspace": WorkspaceExt,
+        "current_user": iam.CurrentUserAPI,
     }
     return SimpleNamespace(**{k: _Recorded(cls(recorder), k, recorder) for k, cls in services.items()})
 

@@ -23,7 +23,7 @@ DEFAULTS = {
 
 
 def create_app(settings: Settings | None = None, **config: Any) -> Flask:
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # static/ is the console's, served by its blueprint only
     app.config.update(DEFAULTS)
     app.config.from_prefixed_env("CLIMATELAKE_GATEWAY")
     app.config.update(config)
@@ -32,6 +32,7 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
 
     from flask_gateway import (
         auth,
+        console,
         employees_api,
         errors,
         health,
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
         weather_api.bp,
         employees_api.bp,
         openapi.bp,
+        console.bp,
     ):
         app.register_blueprint(blueprint)
     return app

@@ -1,6 +1,7 @@
 """``climatelake deploy --target azure``: the plan against a fake azd output file makes no call; the same
 code against the workspace stand-in creates the Unity Catalog objects, the secret scope, the notification
-destination and the jobs (checked through databricks-sdk), and a second run writes nothing."""
+destination, the bundle's workspace files and the jobs (checked through databricks-sdk), and a second run
+writes nothing."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from pathlib import Path
 import pytest
 from databricks.sdk.service import workspace as ws_service
 
-from climatelake import cli, cloud_deploy
-from emulators.workspace.testing import TOKEN, InProcessWorkspace
+from climatelake import bundle, cli, cloud_deploy
+from emulators.workspace.testing import PRINCIPAL, TOKEN, InProcessWorkspace
 
 SUBSCRIPTION = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-climatelake/providers"
 CONNECTOR = f"{SUBSCRIPTION}/Microsoft.Databricks/accessConnectors/ac-climatelake"
@@ -105,6 +106,8 @@ def test_plan_prints_every_call_and_makes_none(
         "w.jobs.create: POST /api/2.2/jobs/create",
         '"id": "<id of the new notification destination>"',  # the jobs' webhook names the destination
         "build artifact climatelake: `python -m pip wheel",
+        "w.workspace.upload: POST /api/2.0/workspace/import",
+        "/.bundle/climatelake/dev/files/databricks/src/employees_pii.py",
     ):
         assert expected in out, expected
     for schema in cloud_deploy.SCHEMAS:
@@ -142,13 +145,23 @@ def test_deploy_creates_the_objects_and_a_second_run_writes_nothing(
     request_job = next(w.jobs.list(name="climatelake_weather_request"))
     hooks = w.jobs.get(request_job.job_id).settings.webhook_notifications
     assert [h.id for h in hooks.on_success] == [destination.id] == [h.id for h in hooks.on_failure]
+    # the bundle's files and wheel are in the workspace where `databricks bundle deploy` puts them, and the
+    # jobs name them there
+    root = f"/Workspace/Users/{PRINCIPAL}/.bundle/climatelake/dev"
     employees = w.jobs.get(next(w.jobs.list(name="climatelake_employees")).job_id).settings
     (wheel,) = employees.environments[0].spec.dependencies
-    assert Path(wheel).is_file() and wheel.endswith(".whl")  # the artifact, built before the jobs
-    params = employees.tasks[0].spark_python_task.parameters
-    assert (
-        params[params.index("--raw-root") + 1] == "abfss://raw@stclimatelake.dfs.core.windows.net/employees"
-    )
+    assert wheel.startswith(f"{root}/artifacts/.internal/climatelake-") and wheel.endswith(".whl")
+    local_wheel = bundle.BUNDLE_ROOT.parent / "dist" / wheel.rsplit("/", 1)[1]
+    assert w.workspace.download(wheel).read() == local_wheel.read_bytes()
+    task = employees.tasks[0].spark_python_task
+    assert task.python_file == f"{root}/files/databricks/src/employees_pii.py"
+    source = (bundle.BUNDLE_ROOT / "src" / "employees_pii.py").read_bytes()
+    assert w.workspace.download(task.python_file).read() == source
+    params = task.parameters
+    assert params[params.index("--masks-sql") + 1] == f"{root}/files/sql/pii_masks.sql"
+    assert w.workspace.get_status(f"{root}/files/sql/pii_masks.sql").object_type.value == "FILE"
+    raw_root = params[params.index("--raw-root") + 1]
+    assert raw_root == "abfss://raw@stclimatelake.dfs.core.windows.net/employees"
 
     before = len(requests.seen)
     stamps = (credential.updated_at, catalog.updated_at, *(x.updated_at for x in locations.values()))

@@ -1,7 +1,7 @@
 """Databricks workspace stand-in: the subset of the Databricks REST API that climatelake and its engines use.
 
 Files: ``catalog.py`` (with ``catalog_records.py``, ``catalog_volumes.py``, ``catalog_commits.py``,
-``catalog_external.py``), ``notification_destinations.py``,
+``catalog_external.py``), ``notification_destinations.py``, ``workspace_files.py``,
 ``managed_ddl.py`` (SQL ``CREATE TABLE`` of plain managed tables), ``jobs.py``, ``statements.py``,
 ``secrets.py``, ``lineage.py``, ``governance.py``, ``principals.py`` (users, groups, service principals,
 tokens), ``privileges.py`` (Unity Catalog grants and decisions), ``access.py`` (enforcement), ``audit.py``,
@@ -35,6 +35,8 @@ Served (see README "What the workspace stand-in serves"):
   change is an audit row in ``system.access.audit``'s columns (``GET /api/2.0/local/audit``).
 - Notification destinations 2.0 (``notification_destinations.py``): generic webhooks (and e-mail, kept
   only); a job's ``webhook_notifications`` naming one by id post to its URL.
+- Workspace files 2.0 (``workspace_files.py``): mkdirs, import, export, get-status, list, delete — where a
+  bundle deploy puts its files and wheels (a job naming such a path does not run: limits there).
 - Jobs 2.2 (and 2.1 paths): create, get, list, reset, update, delete, run-now (``idempotency_token``),
   runs/submit, runs/get, runs/list, runs/cancel, runs/delete (finished runs only), runs/get-output (by a
   task's own run id, as Databricks; a multi-task run answers 400); a missing run is 400

@@ -43,6 +43,7 @@ from emulators.workspace.sharing import PUBLIC_PATHS, build_sharing
 from emulators.workspace.sharing_sql import SharingSql
 from emulators.workspace.sql_functions import SqlFunctions
 from emulators.workspace.statements import Statements
+from emulators.workspace.workspace_files import WorkspaceFiles
 
 log = logging.getLogger("workspace")
 
@@ -119,6 +120,7 @@ class Workspace:
         self.catalog = UnityCatalog(self.store, config.managed_root, reader)
         self.external_storage = ExternalStorage(self.store)
         self.notification_destinations = NotificationDestinations(self.store)
+        self.workspace_files = WorkspaceFiles(self.store)
         self.credentials = CredentialVendor(config.storage_connection_string, config.credential_ttl_seconds)
         self.jobs = Jobs(self.store, config.host_url)
         self.lineage = Lineage(self.store, self._table_type)

@@ -16,12 +16,14 @@ from emulators.workspace.routes.sharing import sharing_api
 from emulators.workspace.routes.sql import sql_api
 from emulators.workspace.routes.unity_catalog import uc, uc_credentials_v20
 from emulators.workspace.routes.unity_catalog_external import uc_external
+from emulators.workspace.routes.workspace_files import workspace_files_api
 
 BLUEPRINTS = (
     uc,
     uc_credentials_v20,
     uc_external,
     notification_destinations_api,
+    workspace_files_api,
     permissions_api,
     scim_api,
     tokens_api,
