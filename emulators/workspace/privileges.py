@@ -207,6 +207,7 @@ class Privileges:
                         f"[{securable.full_name}:{securable.type}]."
                     )
         with self.store.lock:
+            securable.grants = None  # read again under the lock: another request may have changed them
             current = self.assignments(securable)
             for change in changes:
                 principal = change["principal"]
