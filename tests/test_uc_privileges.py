@@ -242,6 +242,10 @@ def test_grants_get_and_effective_inherited_from(world: World):
         for p in etl.privilege_assignments[0].privileges
     }
     assert conveyed == {(P.SELECT, "CATALOG", "sales"), (P.MODIFY, "CATALOG", "sales")}
+    listed = [(a.principal, a.privileges) for a in admin.grants.list("table", "sales.raw.orders")]
+    assert listed == [(world.names["alice"], [P.SELECT])]
+    paged = admin.grants.list_effective("table", "sales.gold.daily", principal=world.names["analysts"])
+    assert [p.inherited_from_name for a in paged for p in a.privileges] == ["sales.gold"]
     with pytest.raises(NotFound):
         _grant(admin, "table", "sales.raw.orders", "nobody@example.com", P.SELECT)
     with pytest.raises(BadRequest):

@@ -27,8 +27,9 @@ Served (see README "What the workspace stand-in serves"):
   ``ServicePrincipals`` (create/get/list/patch/put/delete, ``filter`` of one ``eq|ne|co|sw`` expression,
   ``startIndex``/``count``) and ``Me``; tokens: ``token/create|list|delete`` for the caller,
   ``token-management/on-behalf-of/tokens`` for service principals (admins), ``/api/2.0/local/tokens`` for
-  any principal (the control plane's sign-in). ``permissions/{type}/{name}`` GET/PATCH and
-  ``effective-permissions/{type}/{name}`` (``inherited_from_type``/``_name``) for metastore, catalog,
+  any principal (the control plane's sign-in). ``permissions/{type}/{name}`` GET/PATCH,
+  ``effective-permissions/{type}/{name}`` (``inherited_from_type``/``_name``) and their one-page
+  ``privilege-assignments`` / ``effective-privilege-assignments`` forms for metastore, catalog,
   schema, table, volume, function, share, recipient (``privileges.py``: inheritance, ownership, MANAGE,
   metastore admins, transitive groups). Enforced on Unity Catalog REST gets, lists (filtered), creates,
   updates, deletes and temporary table/volume credentials (403 ``PERMISSION_DENIED``); every decision and

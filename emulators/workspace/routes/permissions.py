@@ -1,6 +1,9 @@
 """Unity Catalog grants: ``/api/2.1/unity-catalog/permissions/{securable_type}/{full_name}`` (GET, PATCH)
 and ``/effective-permissions/{securable_type}/{full_name}`` (GET), what databricks-sdk's ``w.grants.get``,
-``update`` and ``get_effective`` call; the model is ``privileges.py``, enforcement ``access.py``.
+``update`` and ``get_effective`` call, and their paginated forms ``/privilege-assignments/…`` and
+``/effective-privilege-assignments/…`` (``w.grants.list``, ``list_effective``: answered in one page, no
+``next_page_token`` — databricks-sdk 0.162 does not pass the token back); the model is ``privileges.py``,
+enforcement ``access.py``.
 
 Answers as Databricks: ``{"privilege_assignments": [{"principal", "privileges"}]}`` with the privileges
 spelled as the SDK's ``Privilege`` enum (``USE_CATALOG``). Deviation from the open Unity Catalog spec, whose
@@ -38,20 +41,36 @@ def _params(securable_type: str, full_name: str) -> dict[str, str]:
     return {"securable_type": securable_type.lower(), "securable_full_name": full_name}
 
 
-@permissions_api.get("/permissions/<securable_type>/<full_name>")
-def get_permissions(securable_type: str, full_name: str):
+def _direct(securable_type: str, full_name: str) -> list[dict[str, object]]:
     ws = workspace()
     securable = ws.privileges.resolve(securable_type, full_name)
     ws.access.see(
         caller(), "getPermissions", securable.type, securable.full_name, _params(securable_type, full_name)
     )
     principal = request.args.get("principal")
-    assignments = [
+    return [
         {"principal": grantee, "privileges": privileges}
         for grantee, privileges in sorted(ws.privileges.assignments(securable).items())
         if not principal or grantee.lower() == principal.lower()
     ]
-    return jsonify({"privilege_assignments": assignments})
+
+
+def _effective(securable_type: str, full_name: str) -> list[dict[str, object]]:
+    ws = workspace()
+    securable = ws.privileges.resolve(securable_type, full_name)
+    params = _params(securable_type, full_name)
+    ws.access.see(caller(), "getEffectivePermissions", securable.type, securable.full_name, params)
+    return ws.privileges.effective(securable, request.args.get("principal"))
+
+
+@permissions_api.get("/permissions/<securable_type>/<full_name>")
+def get_permissions(securable_type: str, full_name: str):
+    return jsonify({"privilege_assignments": _direct(securable_type, full_name)})
+
+
+@permissions_api.get("/privilege-assignments/<securable_type>/<full_name>")
+def list_privilege_assignments(securable_type: str, full_name: str):
+    return jsonify({"privilege_assignments": _direct(securable_type, full_name)})
 
 
 @permissions_api.patch("/permissions/<securable_type>/<full_name>")
@@ -74,10 +93,9 @@ def update_permissions(securable_type: str, full_name: str):
 
 @permissions_api.get("/effective-permissions/<securable_type>/<full_name>")
 def get_effective_permissions(securable_type: str, full_name: str):
-    ws = workspace()
-    securable = ws.privileges.resolve(securable_type, full_name)
-    params = _params(securable_type, full_name)
-    ws.access.see(caller(), "getEffectivePermissions", securable.type, securable.full_name, params)
-    return jsonify(
-        {"privilege_assignments": ws.privileges.effective(securable, request.args.get("principal"))}
-    )
+    return jsonify({"privilege_assignments": _effective(securable_type, full_name)})
+
+
+@permissions_api.get("/effective-privilege-assignments/<securable_type>/<full_name>")
+def list_effective_privilege_assignments(securable_type: str, full_name: str):
+    return jsonify({"effective_privilege_assignments": _effective(securable_type, full_name)})
