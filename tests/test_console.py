@@ -237,7 +237,7 @@ def test_ask_watch_and_see_a_request_live(console: Console, local_stack):
         assert download.value.suggested_filename == f"{request_id}.{fmt}"
         saved = Path(download.value.path()).read_bytes()
         assert saved == api(local_stack, f"/v1/requests/{request_id}/results", params={"format": fmt}).content
-    assert page.text_content("#download-status").startswith(f"Saved {request_id}.parquet")
+    page.locator("#download-status").filter(has_text=f"Saved {request_id}.parquet").wait_for()
 
     page.click("#nav a[data-view=requests]")
     listed = page.wait_for_selector(f"#requests-table tr[data-request-id='{request_id}']")

@@ -115,7 +115,8 @@ const requestList = initRequestList();
 
 initAsk((accepted) => {
   history.pushState({ accepted }, "", `#request/${encodeURIComponent(accepted.request_id)}`);
-  route();
+  route(); // shows the request's view at once, then follows it
+  $("#main").focus(); // a screen reader starts on the new view, not on the form left behind
 });
 initSee(() => current);
 $("#sign-in-form").addEventListener("submit", signIn);
