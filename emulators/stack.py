@@ -621,6 +621,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         print(
             f"\nGateway:  {stack.url('gateway')}\nAPI key:  {stack.api_key}\n"
+            f"Console:  {stack.url('gateway')}/console/ (sign in with the API key)\n"
             f"Try:      curl -H 'Authorization: Bearer {stack.api_key}' {stack.url('gateway')}/healthz\n"
             "Serving; Ctrl-C stops everything.",
             flush=True,

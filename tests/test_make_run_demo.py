@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from emulators.common.serving import serve_in_thread
 from emulators.stack import DEFAULT_PORTS, ROOT, free_port
@@ -100,6 +101,8 @@ def test_make_run_demo_serves_then_stops_cleanly_on_ctrl_c(tmp_path: Path):
         assert "lineage: dinner.full_menu ← menu.app, menu.dessert, menu.main" in text
         masked = [line for line in output if "GET /v1/employees as a reader" in line]
         assert len(masked) == 2 and all("***-***-" in line and "***@" in line for line in masked)
+        console = f"http://127.0.0.1:{env['CLIMATELAKE_GATEWAY_PORT']}/console/"
+        assert f"Console:  {console}" in text and requests.get(console, timeout=10).status_code == 200
         profile = json.loads((tmp_path / "stack" / "demo-recipient.share").read_text())
         assert profile["shareCredentialsVersion"] == 1 and profile["bearerToken"]
         assert f":{env['CLIMATELAKE_WORKSPACE_PORT']}/api/2.0/delta-sharing/" in profile["endpoint"]
