@@ -65,12 +65,13 @@ def test_function_app_requirements_match_the_project():
     assert listed == declared
 
 
-def test_every_wheel_a_job_names_exists_after_the_build():
+def test_every_wheel_a_job_names_exists_after_the_build(monkeypatch: pytest.MonkeyPatch):
     """The bundle builds what it references: its `artifacts` build the project's wheel into dist/, and each
     job's wheel references (environment dependencies, task libraries) resolve to built files, as
     `databricks bundle deploy` resolves them before uploading."""
     import zipfile
 
+    from climatelake import bundle
     from climatelake.bundle import build_artifacts
 
     wheels = build_artifacts()
@@ -87,4 +88,6 @@ def test_every_wheel_a_job_names_exists_after_the_build():
         assert Path(path).is_file(), f"{path} is named by a job but was not built"
         assert Path(path) in wheels
     built_at = wheels[0].stat().st_mtime_ns
+    # sources unchanged since (other sessions may edit this checkout meanwhile): the wheel is reused
+    monkeypatch.setattr(bundle, "_sources_mtime", lambda path: 0.0)
     assert build_artifacts() == wheels and wheels[0].stat().st_mtime_ns == built_at  # up to date: reused

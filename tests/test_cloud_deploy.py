@@ -116,7 +116,11 @@ def test_plan_prints_every_call_and_makes_none(
 
 
 def test_deploy_creates_the_objects_and_a_second_run_writes_nothing(
-    ws: InProcessWorkspace, tmp_path: Path, azure_env: None, capsys: pytest.CaptureFixture
+    ws: InProcessWorkspace,
+    tmp_path: Path,
+    azure_env: None,
+    capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ):
     requests = Requests(ws)
     env_file = _azd_env(tmp_path / "azd.env", ws.url)
@@ -163,6 +167,9 @@ def test_deploy_creates_the_objects_and_a_second_run_writes_nothing(
     raw_root = params[params.index("--raw-root") + 1]
     assert raw_root == "abfss://raw@stclimatelake.dfs.core.windows.net/employees"
 
+    # unchanged sources: the wheel is not rebuilt (other sessions editing this checkout meanwhile would make
+    # a new wheel, which a deploy rightly uploads)
+    monkeypatch.setattr(bundle, "_sources_mtime", lambda path: 0.0)
     before = len(requests.seen)
     stamps = (credential.updated_at, catalog.updated_at, *(x.updated_at for x in locations.values()))
     assert cli.main(["deploy", "--target", "azure", "--azd-env", str(env_file)]) == 0

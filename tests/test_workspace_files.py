@@ -45,3 +45,34 @@ def test_files_round_trip_and_errors(ws: InProcessWorkspace):
     w.workspace.delete(f"{root}/files", recursive=True)
     with pytest.raises(NotFound):
         w.workspace.download(f"{root}/files/src/a.py")
+
+
+def test_a_job_runs_files_it_names_in_the_workspace(ws: InProcessWorkspace):
+    """As on a cluster, where /Workspace is mounted: a task's python_file and the workspace paths among its
+    parameters are read from the workspace's files (a sibling module imports too)."""
+    from databricks.sdk.service import jobs
+
+    w = ws.client()
+    root = "/Workspace/Users/ada@example.com/.bundle/b/dev/files"
+    w.workspace.mkdirs(f"{root}/src")
+    w.workspace.mkdirs(f"{root}/sql")
+    helper = b"GREETING = 'from the workspace'\n"
+    w.workspace.upload(f"{root}/src/helper.py", helper, format=ImportFormat.AUTO)
+    main = b"import sys\nfrom helper import GREETING\nprint(GREETING, open(sys.argv[1]).read())\n"
+    w.workspace.upload(f"{root}/src/main.py", main, format=ImportFormat.AUTO)
+    w.workspace.upload(f"{root}/sql/q.sql", b"SELECT 1", format=ImportFormat.AUTO)
+    job = w.jobs.create(
+        name="from-workspace",
+        tasks=[
+            jobs.Task(
+                task_key="t",
+                spark_python_task=jobs.SparkPythonTask(
+                    python_file=f"{root}/src/main.py", parameters=[f"{root}/sql/q.sql"]
+                ),
+            )
+        ],
+    )
+    run = w.jobs.run_now(job.job_id).result()
+    assert run.state.result_state == jobs.RunResultState.SUCCESS, run.state
+    output = w.jobs.get_run_output(run.tasks[0].run_id)
+    assert "from the workspace SELECT 1" in output.logs

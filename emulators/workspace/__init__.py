@@ -37,7 +37,8 @@ Served (see README "What the workspace stand-in serves"):
 - Notification destinations 2.0 (``notification_destinations.py``): generic webhooks (and e-mail, kept
   only); a job's ``webhook_notifications`` naming one by id post to its URL.
 - Workspace files 2.0 (``workspace_files.py``): mkdirs, import, export, get-status, list, delete — where a
-  bundle deploy puts its files and wheels (a job naming such a path does not run: limits there).
+  bundle deploy puts its files and wheels; a task's ``python_file`` and parameters naming them are read
+  from there, as from the ``/Workspace`` mount of a cluster.
 - Jobs 2.2 (and 2.1 paths): create, get, list, reset, update, delete, run-now (``idempotency_token``),
   runs/submit, runs/get, runs/list, runs/cancel, runs/delete (finished runs only), runs/get-output (by a
   task's own run id, as Databricks; a multi-task run answers 400); a missing run is 400

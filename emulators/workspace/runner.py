@@ -104,12 +104,16 @@ class RunExecutor:
         task_env: dict[str, str],
         notify: Callable[[str, dict[str, Any]], None],
         lineage: LineageHooks | None = None,
+        local_path: Callable[[str], str] = lambda path: path,
     ) -> None:
         self.jobs = jobs
         self.logs_dir = logs_dir
         self.task_env = task_env
         self._notify = notify
         self.lineage = lineage
+        #: where a task finds a path it names: workspace files (``/Workspace/…``, as mounted on a cluster)
+        #: are kept by ``workspace_files.py``; any other path is this machine's
+        self.local_path = local_path
         self._stopping = threading.Event()
         self._started: set[int] = set()
         self._processes: dict[int, subprocess.Popen | WarmTask] = {}
@@ -277,14 +281,16 @@ class RunExecutor:
     def _command(self, spec: dict[str, Any], values: dict[str, str]) -> tuple[list[str], str, list[str]]:
         """(command, working folder, extra sys.path entries) of a task; ParameterError if it cannot run."""
         if python_task := spec.get("spark_python_task"):
-            path = resolve_references(python_task["python_file"], values)
-            args = [resolve_references(str(a), values) for a in python_task.get("parameters", [])]
+            path = self.local_path(resolve_references(python_task["python_file"], values))
+            args = [
+                self.local_path(resolve_references(str(a), values)) for a in python_task.get("parameters", [])
+            ]
             if not Path(path).is_file():
                 raise ParameterError(f"python_file {path} does not exist in the workspace.")
             return [sys.executable, path, *args], str(Path(path).parent), []
         if wheel_task := spec.get("python_wheel_task"):
             wheels = [
-                resolve_references(str(lib["whl"]), values)
+                self.local_path(resolve_references(str(lib["whl"]), values))
                 for lib in spec.get("libraries") or []
                 if "whl" in lib
             ]

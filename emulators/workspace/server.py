@@ -120,7 +120,7 @@ class Workspace:
         self.catalog = UnityCatalog(self.store, config.managed_root, reader)
         self.external_storage = ExternalStorage(self.store)
         self.notification_destinations = NotificationDestinations(self.store)
-        self.workspace_files = WorkspaceFiles(self.store)
+        self.workspace_files = WorkspaceFiles(self.store, config.data_dir / "workspace-files")
         self.credentials = CredentialVendor(config.storage_connection_string, config.credential_ttl_seconds)
         self.jobs = Jobs(self.store, config.host_url)
         self.lineage = Lineage(self.store, self._table_type)
@@ -134,7 +134,12 @@ class Workspace:
             self.openlineage,
         )
         self.executor = RunExecutor(
-            self.jobs, config.data_dir / "run-logs", config.task_env, self.notify, lineage=job_lineage
+            self.jobs,
+            config.data_dir / "run-logs",
+            config.task_env,
+            self.notify,
+            lineage=job_lineage,
+            local_path=self.workspace_files.local_path,
         )
         self.principals = Directory(self.store, config.tokens, config.groups)
         admins = config.metastore_admins

@@ -7,10 +7,11 @@ a bundle's files and wheels into a workspace: ``mkdirs``, ``import`` (overwrite)
 Errors as the SDK's docs name them: a missing path 404 ``RESOURCE_DOES_NOT_EXIST``, an existing one without
 ``overwrite`` 400 ``RESOURCE_ALREADY_EXISTS``, a folder where a file is asked 400 ``INVALID_PARAMETER_VALUE``.
 
-Objects are ``workspace-object`` records by path (content in base64), paths absolute and normalised
-(``/Workspace`` prefixes are the same tree, as in Databricks). LIMITATIONS: every import is a FILE (no
-notebooks, no DBC/HTML/JUPYTER formats: 400); no ACLs; no size limit beyond the request's; a job naming a
-workspace path cannot run it (the runner reads files of this machine), which fails the run loudly.
+Objects are ``workspace-object`` records by path (metadata only), their bytes files under ``files_dir``
+at the same path; paths absolute and normalised (``/Workspace`` prefixes are the same tree, as in
+Databricks). A job's task names workspace files as on Databricks, where ``/Workspace`` is mounted on the
+cluster: the runner reads them through :meth:`WorkspaceFiles.local_path`. LIMITATIONS: every import is a
+FILE (no notebooks, no DBC/HTML/JUPYTER formats: 400); no ACLs; no size limit beyond the request's.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from __future__ import annotations
 import base64
 import binascii
 import posixpath
+import shutil
+from pathlib import Path
 from typing import Any
 
 from emulators.common.records import RecordStore
@@ -39,8 +42,23 @@ def normalize(path: Any) -> str:
 
 
 class WorkspaceFiles:
-    def __init__(self, store: RecordStore) -> None:
+    def __init__(self, store: RecordStore, files_dir: Path) -> None:
         self.store = store
+        self.files_dir = files_dir
+
+    def _bytes_path(self, path: str) -> Path:
+        return self.files_dir / path.lstrip("/")  # normalised: no "..", so always inside files_dir
+
+    def local_path(self, path: str) -> str:
+        """Where a task finds a workspace file (``/Workspace/…`` or the path of an imported file), else
+        ``path`` itself (a file of this machine)."""
+        if not isinstance(path, str) or not path.startswith("/"):
+            return path
+        target = normalize(path)
+        record = self.store.get("workspace-object", target)
+        if path.startswith("/Workspace/") or (record is not None and record["object_type"] == "FILE"):
+            return str(self._bytes_path(target))
+        return path
 
     def mkdirs(self, path: Any) -> None:
         target = normalize(path)
@@ -67,14 +85,19 @@ class WorkspaceFiles:
             if existing is not None and (not overwrite or existing["object_type"] == "DIRECTORY"):
                 raise resource_already_exists(f"{target} already exists.")
             record = self._info(target, "FILE", created=existing["created_at"] if existing else None)
-            record.update(size=len(content), content=base64.b64encode(content).decode())
+            record["size"] = len(content)
+            local = self._bytes_path(target)
+            local.parent.mkdir(parents=True, exist_ok=True)
+            staged = local.with_name(f".{local.name}.importing")
+            staged.write_bytes(content)
+            staged.replace(local)  # atomic: a running task never reads half a file
             self.store.put("workspace-object", target, record)
 
     def export(self, path: Any) -> bytes:
         record = self._object(path)
         if record["object_type"] == "DIRECTORY":
             raise invalid(f"{record['path']} is a folder: export files only.")
-        return base64.b64decode(record["content"])
+        return self._bytes_path(record["path"]).read_bytes()
 
     def status(self, path: Any) -> dict[str, Any]:
         return _view(self._object(path))
@@ -98,6 +121,11 @@ class WorkspaceFiles:
             for key, _ in children:
                 self.store.delete("workspace-object", key)
             self.store.delete("workspace-object", record["path"])
+            local = self._bytes_path(record["path"])
+            if local.is_dir():
+                shutil.rmtree(local, ignore_errors=True)
+            else:
+                local.unlink(missing_ok=True)
 
     def _object(self, path: Any) -> dict[str, Any]:
         target = normalize(path)
@@ -124,8 +152,8 @@ class WorkspaceFiles:
 
 
 def _view(record: dict[str, Any]) -> dict[str, Any]:
-    """ObjectInfo: every field but the content."""
-    return {k: v for k, v in record.items() if k != "content"}
+    """ObjectInfo, as databricks-sdk reads it."""
+    return dict(record)
 
 
 def decode(content: Any) -> bytes:
