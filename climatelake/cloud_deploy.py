@@ -187,7 +187,7 @@ def deploy(
     destination_id = ensure_destination(w, target, report)
     if not planning:
         for wheel in bundle.build_artifacts(bundle_target):
-            report(f"artifact {wheel.name}: built")
+            report(f"artifact {wheel.name}: ready (built when older than its sources)")
     deployed = bundle.deploy_jobs(w, bundle_target, target.bundle_overrides(destination_id))
     for name, job_id in deployed.items():
         report(f"job {name}: {job_id}")
