@@ -120,11 +120,15 @@ class AzureTarget:
         if missing:
             raise ValueError(f"the azd outputs lack {', '.join(missing)} (run azd provision first)")
         env = os.environ if environ is None else environ
+
+        def setting(name: str) -> str:  # the environment, else a value `azd env set` put in azd's env
+            return env.get(name) or outputs.get(name) or ""
+
         return cls(
             outputs=outputs,
-            catalog=env.get("CLIMATELAKE_CATALOG") or "climatelake",
-            job_events_key=env.get("CLIMATELAKE_JOB_EVENTS_KEY", ""),
-            sql_warehouse_id=env.get("CLIMATELAKE_SQL_WAREHOUSE_ID", ""),
+            catalog=setting("CLIMATELAKE_CATALOG") or "climatelake",
+            job_events_key=setting("CLIMATELAKE_JOB_EVENTS_KEY"),
+            sql_warehouse_id=setting("CLIMATELAKE_SQL_WAREHOUSE_ID"),
         )
 
     @property

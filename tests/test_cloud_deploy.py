@@ -82,6 +82,11 @@ def test_azd_outputs_are_read_as_azd_writes_them():
         cloud_deploy.parse_env("not a pair\n")
     with pytest.raises(ValueError, match="AZURE_ACCESS_CONNECTOR_ID"):
         cloud_deploy.AzureTarget.from_outputs({"AZURE_STORAGE_ACCOUNT_NAME": "a"})
+    # settings put with `azd env set` come back in its values; the environment wins
+    outputs = {name: "x" for name in cloud_deploy.REQUIRED_OUTPUTS} | {"CLIMATELAKE_SQL_WAREHOUSE_ID": "wh1"}
+    target = cloud_deploy.AzureTarget.from_outputs(outputs, {"CLIMATELAKE_CATALOG": "cl2"})
+    assert (target.sql_warehouse_id, target.catalog) == ("wh1", "cl2")
+    assert target.bundle_overrides("d")["sql_warehouse_id"] == "wh1"
 
 
 def test_plan_prints_every_call_and_makes_none(
