@@ -364,3 +364,34 @@ def test_readable_on_a_phone(console: Console, local_stack, city_month: str):
     page.wait_for_selector("#city-list input")
     assert page.evaluate(wide)
     assert console.unexpected_errors() == [] and console.foreign == []
+
+
+def test_a_daily_result_charts_each_aggregate_per_city(console: Console, local_stack):
+    answer = local_stack.gateway.post(
+        f"{local_stack.gateway_url}/v1/requests",
+        json={
+            "city_ids": [1, 2],
+            "start_date": "2024-01-01",
+            "end_date": "2024-01-10",
+            "granularity": "daily",
+        },
+        timeout=30,
+    )
+    assert answer.status_code == 202, answer.text
+    request_id = answer.json()["request_id"]
+    console.sign_in(local_stack.stack.api_key, f"#request/{request_id}")
+    console.page.wait_for_selector("#result[data-state=ready]", timeout=120_000)
+    console.page.wait_for_function("!document.querySelector('#charts figure.chart:not([data-drawn])')")
+    charts = {
+        c.get_attribute("data-metric"): (c.get_attribute("data-points"), c.get_attribute("data-series"))
+        for c in console.page.query_selector_all("#charts figure.chart[data-drawn]")
+    }
+    # a point per day; temperature has min, mean and max for each of the two cities
+    assert charts == {
+        "temp": ("10", "6"),
+        "precipitation": ("10", "2"),
+        "humidity": ("10", "2"),
+        "wind_speed": ("10", "2"),
+    }
+    assert console.page.text_content("#rows-caption") == "Rows 1–20 of 20"
+    assert console.unexpected_errors() == [] and console.foreign == []
