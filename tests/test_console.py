@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -54,7 +55,7 @@ def chromium() -> Path:
     if not shutil.which("apt-get"):
         pytest.fail(f"{CHROMIUM} is missing and there is no apt-get to install Debian's chromium package")
     started = time.perf_counter()
-    env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}  # the host's proxy settings, if any, too
     for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
         if done.returncode != 0:
