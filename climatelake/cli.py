@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     deploy.add_argument("--plan", action="store_true", help="azure: print every call, make none")
     deploy.add_argument("--azd-env", type=Path, help="azure: azd's outputs (default: azd env get-values)")
     deploy.add_argument("--bundle-target", default="dev", help="azure: the bundle target (databricks.yml)")
+    deploy.add_argument(
+        "--update-webhook", action="store_true", help="azure: write the job-events webhook's URL again"
+    )
 
     data = sub.add_parser("data", help="sample data").add_subparsers(dest="action", required=True)
     generate = data.add_parser("generate", help="generate realistic hourly weather files")

@@ -24,7 +24,8 @@ creates or updates, idempotently and through databricks-sdk:
 
 An object that exists and matches is left alone, so a second run writes nothing. Two cannot be compared:
 a catalog's managed location cannot be moved (a different one is reported, not changed), and a webhook's URL
-is write-only (an existing destination is kept; delete it to have it made again).
+is write-only (an existing destination is kept; ``--update-webhook`` writes its URL again, e.g. after the
+function key was rotated).
 
 ``--plan`` makes no call: it runs the same steps against a recorder that takes the workspace as empty and
 prints each call the SDK would send (the SDK method, HTTP method, path and JSON body; secrets redacted).
@@ -32,6 +33,7 @@ prints each call the SDK would send (the SDK method, HTTP method, path and JSON 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -113,6 +115,8 @@ class AzureTarget:
     catalog: str = "climatelake"
     job_events_key: str = ""
     sql_warehouse_id: str = ""
+    #: write an existing job-events destination's URL again (it cannot be read back to compare)
+    update_webhook: bool = False
 
     @classmethod
     def from_outputs(cls, outputs: dict[str, str], environ: dict[str, str] | None = None) -> AzureTarget:
@@ -279,14 +283,19 @@ def ensure_scope(w: Any, target: AzureTarget, report: Report) -> None:
 
 def ensure_destination(w: Any, target: AzureTarget, report: Report) -> str:
     """The job-events destination's id (jobs name it in their webhook_notifications)."""
+    config = settings.Config(generic_webhook=settings.GenericWebhookConfig(url=target.webhook_url))
     for existing in w.notification_destinations.list():
         if existing.display_name == DESTINATION:
-            report(f"notification destination {DESTINATION}: kept (a webhook's URL is write-only)")
+            if target.update_webhook:  # e.g. after the function key was rotated
+                w.notification_destinations.update(existing.id, config=config)
+                report(f"notification destination {DESTINATION}: updated ({_redact(target.webhook_url)})")
+            else:
+                report(
+                    f"notification destination {DESTINATION}: kept (a webhook's URL is write-only; "
+                    "--update-webhook writes it again)"
+                )
             return existing.id
-    created = w.notification_destinations.create(
-        display_name=DESTINATION,
-        config=settings.Config(generic_webhook=settings.GenericWebhookConfig(url=target.webhook_url)),
-    )
+    created = w.notification_destinations.create(display_name=DESTINATION, config=config)
     report(f"notification destination {DESTINATION}: created ({_redact(target.webhook_url)})")
     return created.id
 
@@ -385,8 +394,11 @@ def _redact(text: str) -> str:
 
 
 def run(args: Any) -> None:
-    """The CLI's ``deploy --target azure [--plan] [--azd-env FILE] [--bundle-target T]``."""
+    """The CLI's ``deploy --target azure``: ``--plan``, ``--azd-env FILE``, ``--bundle-target``,
+    ``--update-webhook``."""
     target = AzureTarget.from_outputs(read_outputs(args.azd_env))
+    if args.update_webhook:
+        target = dataclasses.replace(target, update_webhook=True)
     if args.plan:
         plan(target, args.bundle_target)
         return

@@ -181,6 +181,13 @@ def test_deploy_creates_the_objects_and_a_second_run_writes_nothing(
     second = capsys.readouterr().out
     assert requests.writes(before) == []  # idempotent: nothing created, updated or reset
     assert "created" not in second and "updated" not in second
+    # the webhook's URL is write-only: rewritten on request only (a rotated function key)
+    monkeypatch.setenv("CLIMATELAKE_JOB_EVENTS_KEY", "rotated-key")
+    argv = ["deploy", "--target", "azure", "--azd-env", str(env_file), "--update-webhook"]
+    assert cli.main(argv) == 0
+    assert "notification destination climatelake-job-events: updated" in capsys.readouterr().out
+    hook = ws.app.extensions["workspace"].notification_destinations.webhook(destination.id)
+    assert hook["url"].endswith("?code=rotated-key")
     assert stamps == (
         w.storage_credentials.get(cloud_deploy.CREDENTIAL).updated_at,
         w.catalogs.get("climatelake").updated_at,
