@@ -204,3 +204,35 @@ def test_a_real_deploy_needs_the_function_key(
     assert cli.main(["deploy", "--target", "azure", "--azd-env", str(env_file)]) == 2
     assert "CLIMATELAKE_JOB_EVENTS_KEY" in capsys.readouterr().err
     assert requests.writes() == []
+
+
+def test_changed_outputs_update_what_can_change_and_keep_what_cannot(
+    ws: InProcessWorkspace, tmp_path: Path, azure_env: None, capsys: pytest.CaptureFixture
+):
+    """A new access connector and a new storage account: the credential and the locations are updated in
+    place; the catalog keeps its managed location (Unity Catalog cannot move it) and says so."""
+    env_file = _azd_env(tmp_path / "azd.env", ws.url)
+    assert cli.main(["deploy", "--target", "azure", "--azd-env", str(env_file)]) == 0
+    capsys.readouterr()
+    moved = env_file.read_text().replace("ac-climatelake", "ac-other").replace("stclimatelake", "stother")
+    env_file.write_text(moved)
+    assert cli.main(["deploy", "--target", "azure", "--azd-env", str(env_file)]) == 0
+    out = capsys.readouterr().out
+    assert "storage credential climatelake_access_connector: updated" in out
+    assert "external location climatelake_lake: updated (abfss://lake@stother.dfs.core.windows.net/)" in out
+    assert "catalog climatelake: kept; its managed location is abfss://lake@stclimatelake" in out
+    w = ws.client()
+    assert w.storage_credentials.get(cloud_deploy.CREDENTIAL).azure_managed_identity.access_connector_id == (
+        CONNECTOR.replace("ac-climatelake", "ac-other")
+    )
+    assert w.external_locations.get("climatelake_raw").url == "abfss://raw@stother.dfs.core.windows.net/"
+
+
+def test_without_a_file_the_outputs_come_from_azd(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no azd here
+    with pytest.raises(RuntimeError, match="azd is not installed: pass --azd-env FILE"):
+        cloud_deploy.read_outputs(None)
+    fake = tmp_path / "azd"
+    fake.write_text("#!/bin/sh\necho 'AZURE_STORAGE_ACCOUNT_NAME=\"from-azd\"'\n")
+    fake.chmod(0o755)
+    assert cloud_deploy.read_outputs(None) == {"AZURE_STORAGE_ACCOUNT_NAME": "from-azd"}
