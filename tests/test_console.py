@@ -3,10 +3,10 @@ driven by Playwright for Python (its own browser download cannot work here and i
 
 Sign in, ask, watch the request succeed live, the chart holding the right number of points, a CSV and a
 Parquet download identical to the API's bytes, field errors beside the fields (the page's schema checks
-and the API's problem+json), a failed request's reason, paging, sign-out, a phone-sized screen; on every
-page the console's CSP, no console error and no request to another origin. A failing test leaves a
-screenshot in .local/screenshots/ (git-ignored); the main test always saves console.png there (the
-README's picture, docs/console.png, is one of those)."""
+and the API's problem+json), a failed request's reason, paging, sign-out, a phone-sized screen, axe-core's
+WCAG 2.1 A/AA rules on every view; on every page the console's CSP, no console error and no request to
+another origin. A failing test leaves a screenshot in .local/screenshots/ (git-ignored); the main test
+always saves console.png there (the README's picture, docs/console.png, is one of those)."""
 
 from __future__ import annotations
 
@@ -396,3 +396,45 @@ def test_a_daily_result_charts_each_aggregate_per_city(console: Console, local_s
     }
     assert console.page.text_content("#rows-caption") == "Rows 1–20 of 20"
     assert console.unexpected_errors() == [] and console.foreign == []
+
+
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def axe_violations(page: Page) -> list[str]:
+    """axe-core's WCAG 2.x A/AA rules on what the page shows now. Evaluated through the DevTools protocol,
+    which the page's CSP does not govern (a script tag would rightly be refused)."""
+    assert AXE.is_file(), "node_modules/axe-core is missing: run `make install` (npm install)"
+    tags = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+    result = page.evaluate(
+        f"{AXE.read_text()}\n;axe.run(document, {{runOnly: {{type: 'tag', values: {tags}}}}})"
+    )
+    assert len(result["passes"]) >= 10, result["passes"]  # the rules did run on this page
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
+        for v in result["violations"]
+    ]
+
+
+def test_every_view_passes_axe_wcag_aa_checks(console: Console, local_stack, city_month: str):
+    page = console.page
+    console.open()
+    assert axe_violations(page) == []
+    page.fill("#api-key", "clk_notakey_000000000000")
+    page.press("#api-key", "Enter")
+    page.wait_for_selector("#api-key-error:not([hidden])")
+    assert axe_violations(page) == []  # with the field's error shown
+    console.sign_in(local_stack.stack.api_key)
+    page.wait_for_selector("#city-1")
+    page.fill("#start_date", "2024-13-01")
+    page.click("#ask-submit")
+    page.wait_for_selector("#start_date-error:not([hidden])")
+    assert axe_violations(page) == []
+    page.click("#nav a[data-view=requests]")
+    page.wait_for_selector("#requests-table tbody tr")
+    assert axe_violations(page) == []
+    page.goto(f"/console/#request/{city_month}")
+    page.wait_for_selector("#result[data-state=ready]")
+    page.wait_for_function("!document.querySelector('#charts figure.chart:not([data-drawn])')")
+    assert axe_violations(page) == []
+    assert console.unexpected_errors(401) == [] and console.foreign == []
