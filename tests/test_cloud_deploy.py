@@ -236,3 +236,17 @@ def test_without_a_file_the_outputs_come_from_azd(monkeypatch: pytest.MonkeyPatc
     fake.write_text("#!/bin/sh\necho 'AZURE_STORAGE_ACCOUNT_NAME=\"from-azd\"'\n")
     fake.chmod(0o755)
     assert cloud_deploy.read_outputs(None) == {"AZURE_STORAGE_ACCOUNT_NAME": "from-azd"}
+
+
+def test_the_plan_is_what_a_run_on_an_empty_workspace_sends(
+    ws: InProcessWorkspace, tmp_path: Path, azure_env: None
+):
+    """Every call the plan prints, in order, is a request the same deployment sends to an empty workspace."""
+    target = cloud_deploy.AzureTarget.from_outputs(
+        cloud_deploy.read_outputs(_azd_env(tmp_path / "azd.env", ws.url))
+    )
+    planned = [(c["method"], c["path"]) for c in cloud_deploy.plan(target, report=lambda line: None)]
+    requests = Requests(ws)
+    assert cli.main(["deploy", "--target", "azure", "--azd-env", str(tmp_path / "azd.env")]) == 0
+    sent = [r for r in requests.seen if r[1] != "/.well-known/databricks-config"]  # the SDK's own probe
+    assert len(planned) > 40 and planned == sent
