@@ -268,6 +268,11 @@ def ensure_scope(w: Any, target: AzureTarget, report: Report) -> None:
     )
     current = next((s for s in w.secrets.list_scopes() if s.name == SECRET_SCOPE), None)
     if current is None:
+        if getattr(getattr(w, "config", None), "auth_type", None) == "pat":
+            report(
+                "warning: Databricks makes a Key Vault-backed scope only for a Microsoft Entra ID caller; "
+                "with a personal access token it refuses (unset DATABRICKS_TOKEN and `az login`)"
+            )
         w.secrets.create_scope(
             SECRET_SCOPE,
             scope_backend_type=workspace.ScopeBackendType.AZURE_KEYVAULT,

@@ -132,6 +132,7 @@ def test_deploy_creates_the_objects_and_a_second_run_writes_nothing(
     assert cli.main(["deploy", "--target", "azure", "--azd-env", str(env_file)]) == 0, capsys.readouterr()
     first = capsys.readouterr().out
     assert "storage credential climatelake_access_connector: created" in first and FUNCTION_KEY not in first
+    assert "warning: Databricks makes a Key Vault-backed scope only for a Microsoft Entra ID caller" in first
 
     w = ws.client()
     credential = w.storage_credentials.get(cloud_deploy.CREDENTIAL)
