@@ -51,9 +51,21 @@ class StackError(RuntimeError):
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports, each socket held until all are picked: picked one by one (bind, close,
+    bind again) the kernel may hand out the same port twice (seen: Azurite's Blob and Table services on one
+    port, 'EADDRINUSE')."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def port_is_free(port: int) -> bool:
@@ -205,8 +217,8 @@ class Stack:
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir).resolve()
-        for part in PARTS:
-            self.ports.setdefault(part, free_port())
+        for part, port in zip(PARTS, free_ports(len(PARTS)), strict=True):
+            self.ports.setdefault(part, port)
         self.workspace_token = "dapi-local-" + secrets.token_hex(16)
         #: a second principal, member of the account group pii_readers (column masks reveal PII to it)
         self.pii_reader_token = "dapi-pii-reader-" + secrets.token_hex(16)
