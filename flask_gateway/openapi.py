@@ -27,10 +27,10 @@ OPERATIONS: dict[str, tuple[str, dict | None, dict | None, dict[int, dict]]] = {
         {200: schemas.REQUEST_LIST},
     ),
     "requests.get_request": (
-        "A request's status, timeline and result summary",
+        "A request's status, timeline and result summary; If-None-Match with its ETag answers 304",
         None,
         None,
-        {200: schemas.REQUEST_STATUS},
+        {200: schemas.REQUEST_STATUS, 304: None},
     ),
     "requests.get_results": (
         "A finished request's rows (json pages, csv or parquet); 409 until finished",
@@ -119,7 +119,7 @@ def _parameters(rule, query: dict | None) -> list[dict[str, Any]]:
 
 
 def _response(code: int, schema: dict | None) -> dict[str, Any]:
-    if code == 304:  # the weather answers carry an ETag; If-None-Match with it answers 304, no body
+    if code == 304:  # weather answers and request statuses carry an ETag; If-None-Match → 304, no body
         return {"description": "Not Modified: the If-None-Match ETag still matches"}
     return {
         "description": "OK" if code < 300 else "see body",

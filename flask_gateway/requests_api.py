@@ -150,7 +150,12 @@ def list_requests():
 @bp.get("/<request_id>")
 @require("reader")
 def get_request(request_id: str):
-    return jsonify(_public(_owned_status(request_id)))
+    """The status record, with a weak ETag of its body: a poller sending it back as If-None-Match gets a
+    bodiless 304 while nothing changed (weak, as the compressed and plain forms share it)."""
+    response = jsonify(_public(_owned_status(request_id)))
+    response.set_etag(hashlib.sha256(response.get_data()).hexdigest()[:32], weak=True)
+    response.headers["Cache-Control"] = "private, no-cache"  # per caller, and always revalidated
+    return response.make_conditional(request)
 
 
 def _negotiate(query: dict) -> str:

@@ -226,6 +226,28 @@ def test_listing_is_newest_first_paginated_and_private(client, keys):
     assert client.get(f"/v1/requests/{ids[0]}", headers=auth(keys["admin"])).status_code == 200
 
 
+def test_request_status_revalidates_with_its_etag(local_stack, client, keys):
+    """A poller sending the status's ETag back gets a bodiless 304 until the status moves (the console's
+    polling does so); another caller still gets 404, ETag or not."""
+    key = keys["submitter"]
+    store = RequestStatusStore(local_stack.stack.connection_string)
+    request_id = f"20990101T000000000Z-{uuid.uuid4().hex[:12]}"
+    store.create(request_id, "manifest_written", submitted_by=key.split("_")[1])
+    url = f"/v1/requests/{request_id}"
+    first = client.get(url, headers=auth(key))
+    etag = first.headers["ETag"]
+    assert first.status_code == 200 and etag.startswith('W/"')
+    assert "no-cache" in first.headers["Cache-Control"]
+    same = client.get(url, headers={**auth(key), "If-None-Match": etag})
+    assert same.status_code == 304 and same.data == b"" and same.headers["ETag"] == etag
+    assert client.get(url, headers={**auth(key), "If-None-Match": '"other"'}).status_code == 200
+    assert client.get(url, headers={**auth(keys["other"]), "If-None-Match": etag}).status_code == 404
+    store.advance(request_id, "job_started", run_id=1)
+    moved = client.get(url, headers={**auth(key), "If-None-Match": etag})
+    assert moved.status_code == 200 and moved.get_json()["status"] == "job_started"
+    assert moved.headers["ETag"] != etag
+
+
 def test_manifest_upload_runs_the_pipeline(local_stack, client, keys):
     name = f"put-{uuid.uuid4().hex[:10]}"
     manifest = {"manifest_version": 1, "city_ids": [3], "start_date": "2024-01-02", "end_date": "2024-01-02"}
