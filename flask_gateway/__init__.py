@@ -36,6 +36,7 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
         employees_api,
         errors,
         health,
+        lineage_api,
         manifests_api,
         openapi,
         requests_api,
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     for blueprint in (
         health.bp,
         requests_api.bp,
+        lineage_api.bp,
         manifests_api.bp,
         weather_api.bp,
         employees_api.bp,

@@ -44,6 +44,12 @@ OPERATIONS: dict[str, tuple[str, dict | None, dict | None, dict[int, dict]]] = {
         None,
         {200: {"type": "object"}},
     ),
+    "lineage.table_lineage": (
+        "A table's upstream and downstream tables and its columns' lineage (Unity Catalog lineage)",
+        None,
+        None,
+        {200: schemas.TABLE_LINEAGE},
+    ),
     "manifests.put_manifest": (
         "Upload a manifest file as is (like a direct storage upload)",
         {"type": "object", "description": "a manifest, schema v1"},

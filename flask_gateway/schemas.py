@@ -115,6 +115,46 @@ CITIES: dict[str, Any] = {
     "properties": {"cities": {"type": "array"}},
 }
 
+COLUMN_REF = {
+    "type": "object",
+    "required": ["table", "column"],
+    "properties": {"table": {"type": "string"}, "column": {"type": "string"}},
+}
+LINEAGE_TABLE = {
+    "type": "object",
+    "required": ["table"],
+    "properties": {
+        "table": {"type": "string", "description": "catalog.schema.table"},
+        "table_type": {"type": ["string", "null"]},
+        "lineage_timestamp": {"type": ["string", "null"]},
+        "jobs": {"type": "array", "items": {"type": "object"}},
+        "queries": {"type": "array", "items": {"type": "object"}},
+    },
+}
+TABLE_LINEAGE: dict[str, Any] = {
+    "type": "object",
+    "required": ["table", "upstreams", "downstreams", "columns"],
+    "properties": {
+        "table": {"type": "string"},
+        "table_type": {"type": ["string", "null"]},
+        "upstreams": {"type": "array", "items": LINEAGE_TABLE},
+        "downstreams": {"type": "array", "items": LINEAGE_TABLE},
+        "columns": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "upstream", "downstream"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "type": {"type": ["string", "null"]},
+                    "upstream": {"type": "array", "items": COLUMN_REF},
+                    "downstream": {"type": "array", "items": COLUMN_REF},
+                },
+            },
+        },
+    },
+}
+
 
 def query_schema(params: dict[str, dict[str, Any]], required: tuple[str, ...] = ()) -> dict[str, Any]:
     return {"type": "object", "properties": params, "required": list(required)}

@@ -76,6 +76,7 @@ ENDPOINTS = [  # method, path, the weakest role that may call it
     ("GET", "/v1/weather/daily?city_id=1&start_date=2024-01-01&end_date=2024-01-01", "reader"),
     ("GET", "/v1/cities", "reader"),
     ("GET", "/v1/requests/20990101T000000000Z-000000000000/lineage", "reader"),
+    ("GET", "/v1/tables/climatelake.gold.hourly_weather/lineage", "reader"),
     ("GET", "/v1/employees", "reader"),
     ("GET", "/v1/employees/1", "reader"),
 ]
@@ -246,6 +247,36 @@ def test_request_status_revalidates_with_its_etag(local_stack, client, keys):
     moved = client.get(url, headers={**auth(key), "If-None-Match": etag})
     assert moved.status_code == 200 and moved.get_json()["status"] == "job_started"
     assert moved.headers["ETag"] != etag
+
+
+def test_table_lineage_of_a_result_reads_unity_catalog_lineage(local_stack, client, keys):
+    """A request's result table: its upstream tables with the job run that wrote it, the same edge seen
+    from the upstream side, and a row of column lineage per column of the table (from Unity Catalog)."""
+    key = keys["reader"]
+    request_id = submit(
+        client, keys["submitter"], city_ids=[2], start_date="2024-01-03", end_date="2024-01-03"
+    )
+    assert local_stack.wait_for_request_event(request_id)["eventType"] == "Climatelake.Request.Succeeded"
+    record = client.get(f"/v1/requests/{request_id}", headers=auth(keys["submitter"])).get_json()
+    table = record["result_table"]
+    run_id = client.get(f"/v1/requests/{request_id}/lineage", headers=auth(keys["submitter"])).get_json()[
+        "job_run"
+    ]["run_id"]
+    answer = client.get(f"/v1/tables/{table}/lineage", headers=auth(key))
+    assert answer.status_code == 200, answer.get_json()
+    lineage = answer.get_json()
+    assert lineage["table"] == table and lineage["upstreams"], lineage
+    assert all(u["table"].startswith("climatelake.") for u in lineage["upstreams"])
+    assert any(run_id in [j["job_run_id"] for j in u["jobs"]] for u in lineage["upstreams"]), lineage
+    columns = local_stack.stack.workspace_client().tables.get(table).columns
+    assert [c["name"] for c in lineage["columns"]] == [c.name for c in columns]
+    upstream = lineage["upstreams"][0]["table"]
+    back = client.get(f"/v1/tables/{upstream}/lineage", headers=auth(key)).get_json()
+    assert table in [d["table"] for d in back["downstreams"]]
+    bad = client.get("/v1/tables/not-a-name/lineage", headers=auth(key))
+    assert bad.status_code == 400 and bad.get_json()["invalid_fields"] == ["table_name"]
+    assert client.get("/v1/tables/other.gold.cities/lineage", headers=auth(key)).status_code == 404
+    assert client.get("/v1/tables/climatelake.gold.no_such/lineage", headers=auth(key)).status_code == 404
 
 
 def test_manifest_upload_runs_the_pipeline(local_stack, client, keys):
