@@ -26,6 +26,8 @@ from flask_gateway.errors import Problem
 from flask_gateway.schemas import LIST_QUERY, coerce_query
 
 bp = Blueprint("employees", __name__, url_prefix="/v1/employees")
+#: the fields a role below pii_reader gets masked (salary: null, the band stays)
+MASKED = ("email", "phone", "salary")
 
 
 def _table() -> CachedTable:
@@ -99,6 +101,8 @@ def list_employees():
             {
                 "employees": [_view(r, reveal) for r in rows],
                 "next_cursor": str(rows[-1]["employee_id"]) if more else None,
+                # which fields this caller's role gets masked (the console marks those cells)
+                "masked": [] if reveal else list(MASKED),
             }
         ),
         mimetype="application/json",

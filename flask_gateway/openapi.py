@@ -73,7 +73,7 @@ OPERATIONS: dict[str, tuple[str, dict | None, dict | None, dict[int, dict]]] = {
         "Employees; email/phone/salary masked unless the caller is a pii_reader",
         None,
         schemas.LIST_QUERY,
-        {200: {"type": "object"}},
+        {200: schemas.EMPLOYEES_PAGE},
     ),
     "employees.get_employee": (
         "One employee, masked or decrypted by role",

@@ -155,6 +155,20 @@ TABLE_LINEAGE: dict[str, Any] = {
     },
 }
 
+EMPLOYEES_PAGE: dict[str, Any] = {
+    "type": "object",
+    "required": ["employees", "next_cursor", "masked"],
+    "properties": {
+        "employees": {"type": "array", "items": {"type": "object"}},
+        "next_cursor": {"type": ["string", "null"]},
+        "masked": {
+            "type": "array",
+            "items": {"enum": ["email", "phone", "salary"]},
+            "description": "fields masked for the caller's role (empty for pii_reader and admin)",
+        },
+    },
+}
+
 
 def query_schema(params: dict[str, dict[str, Any]], required: tuple[str, ...] = ()) -> dict[str, Any]:
     return {"type": "object", "properties": params, "required": list(required)}

@@ -218,6 +218,13 @@ def test_gateway_masks_for_readers_and_decrypts_for_pii_readers(pii_stack, gatew
             want["Phone"],
             want["Salary"],
         )
+    masks = {
+        role: client.get("/v1/employees", query_string={"limit": 2}, headers={"X-API-Key": key}).get_json()[
+            "masked"
+        ]
+        for role, key in keys.items()
+    }  # the list says which fields the caller's role gets masked
+    assert masks == {"reader": ["email", "phone", "salary"], "pii_reader": [], "admin": []}
     assert client.get("/v1/employees/1").status_code == 401
     assert client.get("/v1/employees/999999", headers={"X-API-Key": keys["reader"]}).status_code == 404
 
