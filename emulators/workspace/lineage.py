@@ -684,6 +684,7 @@ def answer_system_table(
         return None
     tables = list(tree.find_all(exp.Table))
     ours = [t for t in tables if (t.catalog.lower(), t.db.lower()) == ("system", "access")]
+    ours = [t for t in ours if t.name.lower() != "audit"]  # system.access.audit: statement_access.py
     if not ours:
         return None
     unknown = {t.name.lower() for t in ours} - set(SYSTEM_TABLES)

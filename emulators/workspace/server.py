@@ -29,6 +29,8 @@ from emulators.workspace.credentials import CredentialVendor
 from emulators.workspace.errors import ApiError, not_implemented
 from emulators.workspace.faults import Faults
 from emulators.workspace.governance import Governance
+from emulators.workspace.grants_sql import GrantsSql
+from emulators.workspace.information_schema import InformationSchema
 from emulators.workspace.jobs import Jobs
 from emulators.workspace.lineage import JobLineage, Lineage, answer_system_table
 from emulators.workspace.managed_ddl import ManagedTableDdl
@@ -42,6 +44,7 @@ from emulators.workspace.secrets import Secrets, load_key
 from emulators.workspace.sharing import PUBLIC_PATHS, build_sharing
 from emulators.workspace.sharing_sql import SharingSql
 from emulators.workspace.sql_functions import SqlFunctions
+from emulators.workspace.statement_access import StatementAccess
 from emulators.workspace.statements import Statements
 from emulators.workspace.workspace_files import WorkspaceFiles
 
@@ -160,6 +163,10 @@ class Workspace:
         )
         self.sharing_sql = SharingSql(self.sharing)
         self.managed_ddl = ManagedTableDdl(self.catalog)
+        # SQL's ways into the privilege model (issue 16): checks first, then GRANT & co, information_schema
+        self.statement_access = StatementAccess(self.access)
+        self.grants_sql = GrantsSql(self.privileges, self.access, self.catalog)
+        self.information_schema = InformationSchema(self.catalog, self.privileges)
         self.statements = Statements(
             config.sql_engine_remote,
             config.sql_workers,
@@ -167,8 +174,11 @@ class Workspace:
                 record, self._column_names, lambda: _session_defaults(record)
             ),
             answer_locally=lambda record: (
-                self.governance.answer(record, lambda: self._statement_defaults(record))
+                self.statement_access.check(record, lambda: self._statement_defaults(record))
+                or self.governance.answer(record, lambda: self._statement_defaults(record))
                 or self.sharing_sql.answer(record, lambda: self._statement_defaults(record))
+                or self.grants_sql.answer(record, lambda: self._statement_defaults(record))
+                or self.information_schema.answer(record, lambda: self._statement_defaults(record))
                 or self.managed_ddl.answer(
                     record,
                     lambda: self._statement_defaults(record),
@@ -179,12 +189,18 @@ class Workspace:
                 )
                 or answer_system_table(record, self.lineage)
             ),
-            rewrite=lambda record: self.governance.rewrite(record, lambda: self._statement_defaults(record)),
+            rewrite=self._rewrite,
             # secret() in a statement is resolved from this workspace's scopes (self.secrets, made below)
             functions=SqlFunctions(lambda scope, key: self.secrets.get(scope, key)["value"]),
         )
         self.secrets = Secrets(self.store, load_key(config.secrets_key, config.data_dir))
         self.faults = Faults()
+
+    def _rewrite(self, record: dict[str, Any]) -> str | None:
+        """The SQL the engine runs instead of the statement: column masks applied, ``system.access.audit``
+        read from the audit rows; None when it runs as written."""
+        masked = self.governance.rewrite(record, lambda: self._statement_defaults(record))
+        return self.statement_access.rewrite(record, masked or record["statement"]) or masked
 
     def _column_names(self, full_name: str) -> list[str] | None:
         """A table's column names from the catalog (lineage resolves ``*`` and bare columns with them)."""

@@ -1,0 +1,310 @@
+"""Unity Catalog privileges through SQL statements (issue 16, step 2), with databricks-sdk's
+``statement_execution`` against Azurite + Sail + the workspace stand-in: GRANT / REVOKE / SHOW GRANTS /
+ALTER … OWNER TO and ``information_schema.*_privileges`` over the same grants as ``w.grants``; SELECT and
+writes of a principal that is not a metastore admin checked (denied, granted, revoked at once); the denied
+statements in ``system.access.audit`` read by SQL; COMMENT ON kept in the catalog's records.
+
+The stand-in runs in-process on the port the stack gave Sail's catalog (as in tests/test_governance.py);
+only the stack's own principal (Sail's) is a metastore admin."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from azure.storage.blob import BlobServiceClient
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.service.catalog import PermissionsChange, Privilege
+from databricks.sdk.service.iam import ComplexValue
+from databricks.sdk.service.sql import StatementParameterListItem, StatementState
+
+from climatelake.settings import AZURITE_ACCOUNT
+from emulators.stack import Stack
+from emulators.workspace.testing import InProcessWorkspace
+
+pytestmark = pytest.mark.stack
+CATALOG = "climatelake"  # the catalog the stack's Sail is configured with
+WAREHOUSE = "local"
+ADMIN = "local-user@climatelake.dev"
+
+
+@dataclass
+class World:
+    ws: InProcessWorkspace
+    admin: WorkspaceClient
+    alice: WorkspaceClient
+    bob: WorkspaceClient
+    names: dict[str, str]
+
+
+def run(w: WorkspaceClient, statement: str, **kwargs):
+    kwargs.setdefault("wait_timeout", "30s")
+    return w.statement_execution.execute_statement(statement=statement, warehouse_id=WAREHOUSE, **kwargs)
+
+
+def ok(w: WorkspaceClient, statement: str, **kwargs) -> list[list[str]]:
+    answer = run(w, statement, **kwargs)
+    assert answer.status.state == StatementState.SUCCEEDED, (statement, answer.status)
+    return (answer.result.data_array if answer.result else None) or []
+
+
+def failed(w: WorkspaceClient, statement: str, error_class: str, **kwargs) -> str:
+    """The statement FAILED with ``[error_class]`` (BAD_REQUEST, as the statements API reports SQL errors)."""
+    answer = run(w, statement, **kwargs)
+    assert answer.status.state == StatementState.FAILED, (statement, answer.status)
+    message = answer.status.error.message
+    assert message.startswith(f"[{error_class}]"), message
+    return message
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    root = Path(tmp_path_factory.mktemp("uc-privileges-sql"))
+    stack = Stack(root / "stack", in_memory=True)
+    ws = None
+    try:
+        stack.start(only=("azurite", "sail"))
+        BlobServiceClient.from_connection_string(stack.connection_string).create_container("lake")
+        ws = InProcessWorkspace(
+            root / "workspace",
+            port=stack.ports["workspace"],
+            tokens={stack.workspace_token: ADMIN},
+            metastore_admins=[ADMIN],
+            managed_root=f"abfss://lake@{AZURITE_ACCOUNT}.dfs.core.windows.net/unity",
+            storage_connection_string=stack.connection_string,
+            sql_engine_remote=f"sc://127.0.0.1:{stack.ports['sail']}",
+            host_url=stack.url("workspace"),
+        ).start()
+        admin = ws.client(stack.workspace_token, retry_timeout_seconds=30)
+        suffix = uuid.uuid4().hex[:6]
+        names = {k: f"{k}-{suffix}@example.com" for k in ("alice", "bob")}
+        ids = {k: admin.users.create(user_name=v).id for k, v in names.items()}
+        names["engineers"] = f"data engineers {suffix}"
+        admin.groups.create(display_name=names["engineers"], members=[ComplexValue(value=ids["bob"])])
+        tokens = {
+            k: admin.api_client.do("POST", "/api/2.0/local/tokens", body={"principal": names[k]})[
+                "token_value"
+            ]
+            for k in ("alice", "bob")
+        }
+        admin.catalogs.create(name=CATALOG)
+        alice = ws.client(tokens["alice"], retry_timeout_seconds=30)
+        bob = ws.client(tokens["bob"], retry_timeout_seconds=30)
+        yield World(ws, admin, alice, bob, names)
+    finally:
+        if ws is not None:
+            ws.stop()
+        stack.stop()
+
+
+@pytest.fixture()
+def table(world: World) -> str:
+    """A fresh schema with a filled table, made by the admin through SQL statements."""
+    schema = f"s_{uuid.uuid4().hex[:8]}"
+    ok(world.admin, f"CREATE SCHEMA {CATALOG}.{schema}")
+    full_name = f"{CATALOG}.{schema}.readings"
+    ok(world.admin, f"CREATE TABLE {full_name} (id INT, city STRING)")
+    ok(world.admin, f"INSERT INTO {full_name} VALUES (1, 'Oslo'), (2, 'Lima')")
+    return full_name
+
+
+def _path(world: World, table: str, who: str) -> None:
+    """USE CATALOG and USE SCHEMA for ``who`` (SQL)."""
+    schema = table.rsplit(".", 1)[0]
+    ok(world.admin, f"GRANT USE CATALOG ON CATALOG {CATALOG} TO `{world.names[who]}`")
+    ok(world.admin, f"GRANT USE SCHEMA ON SCHEMA {schema} TO `{world.names[who]}`")
+
+
+def test_sql_grants_are_the_rest_grants(world: World, table: str):
+    schema = table.rsplit(".", 1)[0]
+    alice, engineers = world.names["alice"], world.names["engineers"]
+    ok(world.admin, f"GRANT SELECT, MODIFY ON TABLE {table} TO `{alice}`")
+    rest = {a.principal: a.privileges for a in world.admin.grants.get("table", table).privilege_assignments}
+    assert set(rest[alice]) == {Privilege.MODIFY, Privilege.SELECT}
+    # the other way: granted through REST, shown by SQL with what the table inherits from its schema
+    world.admin.grants.update(
+        "schema", schema, changes=[PermissionsChange(principal=engineers, add=[Privilege.USE_SCHEMA])]
+    )
+    rows = ok(world.admin, f"SHOW GRANTS ON TABLE {table}")
+    assert [alice, "MODIFY", "TABLE", table] in rows and [alice, "SELECT", "TABLE", table] in rows
+    assert [engineers, "USE SCHEMA", "SCHEMA", schema] in rows
+    answer = run(world.admin, f"SHOW GRANTS `{alice}` ON TABLE {table}")
+    columns = [c.name for c in answer.manifest.schema.columns]
+    assert columns == ["principal", "actionType", "objectType", "objectKey"]
+    assert {r[0] for r in answer.result.data_array} == {alice}
+    ok(world.admin, f"REVOKE MODIFY ON TABLE {table} FROM `{alice}`")
+    rest = {a.principal: a.privileges for a in world.admin.grants.get("table", table).privilege_assignments}
+    assert rest[alice] == [Privilege.SELECT]
+    # names resolved with the statement's catalog and schema; DATABASE is SCHEMA
+    ok(
+        world.admin,
+        f"GRANT CREATE TABLE ON DATABASE {schema.split('.')[1]} TO `{engineers}`",
+        catalog=CATALOG,
+    )
+    effective = world.admin.grants.get_effective("schema", schema, principal=engineers)
+    assert {p.privilege for a in effective.privilege_assignments for p in a.privileges} == {
+        Privilege.USE_SCHEMA,
+        Privilege.CREATE_TABLE,
+    }
+
+
+def test_information_schema_privileges(world: World, table: str):
+    catalog, schema, name = table.split(".")
+    alice = world.names["alice"]
+    ok(world.admin, f"GRANT USE CATALOG ON CATALOG {CATALOG} TO `{alice}`")
+    ok(world.admin, f"GRANT SELECT ON SCHEMA {catalog}.{schema} TO `{alice}`")
+    rows = ok(
+        world.admin,
+        "SELECT grantee, table_catalog, table_schema, table_name, privilege_type, is_grantable, "
+        "inherited_from "
+        f"FROM {CATALOG}.information_schema.table_privileges WHERE table_schema = '{schema}'",
+    )
+    assert rows == [[alice, catalog, schema, name, "SELECT", "NO", "SCHEMA"]]
+    rows = ok(
+        world.admin,
+        "SELECT grantee, catalog_name, schema_name, privilege_type, inherited_from "
+        f"FROM information_schema.schema_privileges WHERE schema_name = '{schema}' AND grantee = '{alice}' "
+        "ORDER BY privilege_type",
+        catalog=CATALOG,
+    )
+    assert rows == [[alice, catalog, schema, "SELECT", "NONE"]]  # a catalog's USE CATALOG: no schema row
+    rows = ok(
+        world.admin,
+        f"SELECT privilege_type FROM {CATALOG}.information_schema.catalog_privileges "
+        f"WHERE grantee = '{alice}'",
+    )
+    assert rows == [["USE CATALOG"]]
+
+
+def test_select_denied_granted_then_revoked_at_once(world: World, table: str):
+    query = f"SELECT id, city FROM {table} ORDER BY id"
+    ok(world.admin, f"REVOKE USE CATALOG ON CATALOG {CATALOG} FROM `{world.names['alice']}`")
+    message = failed(world.alice, query, "INSUFFICIENT_PERMISSIONS")
+    assert f"User does not have USE CATALOG on Catalog '{CATALOG}'" in message
+    assert run(world.alice, query).status.sql_state == "42501"
+    _path(world, table, "alice")
+    message = failed(world.alice, query, "INSUFFICIENT_PERMISSIONS")
+    assert f"User does not have SELECT on Table '{table}'" in message
+    ok(world.admin, f"GRANT SELECT ON TABLE {table} TO `{world.names['alice']}`")
+    assert ok(world.alice, query) == [["1", "Oslo"], ["2", "Lima"]]
+    # a join, a CTE and a subquery read the same table: all checked
+    assert ok(world.alice, f"WITH r AS (SELECT * FROM {table}) SELECT count(*) FROM r") == [["2"]]
+    ok(world.admin, f"REVOKE SELECT ON TABLE {table} FROM `{world.names['alice']}`")
+    failed(world.alice, query, "INSUFFICIENT_PERMISSIONS")
+    failed(world.alice, f"SELECT * FROM (SELECT id FROM {table}) AS t", "INSUFFICIENT_PERMISSIONS")
+    # through a group (bob ∈ data engineers), granted on the schema
+    schema = table.rsplit(".", 1)[0]
+    ok(world.admin, f"GRANT USE CATALOG ON CATALOG {CATALOG} TO `{world.names['engineers']}`")
+    ok(world.admin, f"GRANT USE SCHEMA, SELECT ON SCHEMA {schema} TO `{world.names['engineers']}`")
+    assert ok(world.bob, f"SELECT count(*) FROM {table}") == [["2"]]
+
+
+def test_writes_need_modify(world: World, table: str):
+    _path(world, table, "alice")
+    alice = world.names["alice"]
+    ok(world.admin, f"GRANT SELECT ON TABLE {table} TO `{alice}`")
+    insert = f"INSERT INTO {table} VALUES (3, 'Pune')"
+    assert f"User does not have MODIFY on Table '{table}'" in failed(
+        world.alice, insert, "INSUFFICIENT_PERMISSIONS"
+    )
+    ok(world.admin, f"GRANT MODIFY ON TABLE {table} TO `{alice}`")
+    ok(world.alice, insert)
+    assert ok(world.alice, f"SELECT count(*) FROM {table}") == [["3"]]
+    # a CTAS reads with SELECT and needs CREATE TABLE on the schema
+    schema = table.rsplit(".", 1)[0]
+    ctas = f"CREATE TABLE {schema}.copy AS SELECT * FROM {table}"
+    assert "CREATE TABLE on Schema" in failed(world.alice, ctas, "INSUFFICIENT_PERMISSIONS")
+    failed(world.alice, f"DROP TABLE {table}", "INSUFFICIENT_PERMISSIONS")
+
+
+def test_owner_transfer_through_sql(world: World, table: str):
+    alice, bob = world.names["alice"], world.names["bob"]
+    grant = f"GRANT SELECT ON TABLE {table} TO `{bob}`"
+    assert "MANAGE on Table" in failed(world.alice, grant, "PERMISSION_DENIED")
+    failed(world.alice, f"ALTER TABLE {table} OWNER TO `{alice}`", "PERMISSION_DENIED")
+    ok(world.admin, f"ALTER TABLE {table} OWNER TO `{alice}`")
+    assert world.admin.tables.get(table).owner == alice
+    ok(world.alice, grant)  # the new owner grants on it
+    assert [bob, "SELECT", "TABLE", table] in ok(world.alice, f"SHOW GRANTS ON TABLE {table}")
+    # ALTER SCHEMA … SET OWNER TO, a group with a space in its name
+    schema = table.rsplit(".", 1)[0]
+    ok(world.admin, f"ALTER SCHEMA {schema} SET OWNER TO `{world.names['engineers']}`")
+    assert world.admin.schemas.get(schema).owner == world.names["engineers"]
+    failed(world.admin, f"ALTER TABLE {table} OWNER TO `nobody@example.com`", "PRINCIPAL_DOES_NOT_EXIST")
+    failed(world.admin, f"GRANT SELECT ON TABLE {table} TO `nobody@example.com`", "PRINCIPAL_DOES_NOT_EXIST")
+    failed(world.admin, f"GRANT SELECT ON TABLE {table}", "PARSE_SYNTAX_ERROR")
+    failed(world.admin, f"GRANT CREATE CATALOG ON TABLE {table} TO `{bob}`", "INVALID_PARAMETER_VALUE")
+
+
+def test_denied_statements_are_in_system_access_audit(world: World, table: str):
+    alice = world.names["alice"]
+    ok(world.admin, f"REVOKE USE CATALOG ON CATALOG {CATALOG} FROM `{alice}`")
+    failed(world.alice, f"SELECT * FROM {table}", "INSUFFICIENT_PERMISSIONS")
+    rows = ok(
+        world.admin,
+        "SELECT user_identity.email, service_name, request_params['table_full_name'], "
+        "request_params['operation'], response.status_code, response.error_message "
+        "FROM system.access.audit WHERE action_name = 'generateTemporaryTableCredential' "
+        "AND response.status_code = 403 AND user_identity.email = :who ORDER BY event_time DESC LIMIT 1",
+        parameters=[StatementParameterListItem(name="who", value=alice)],
+    )
+    assert rows == [
+        [
+            alice,
+            "unityCatalog",
+            table,
+            "READ",
+            "403",
+            f"User does not have USE CATALOG on Catalog '{CATALOG}'.",
+        ]
+    ]
+    grants = ok(
+        world.admin,
+        "SELECT count(*) FROM system.access.audit a WHERE a.action_name = 'updatePermissions' "
+        "AND a.response.status_code = 200",
+    )
+    assert int(grants[0][0]) >= 1
+    failed(world.alice, "SELECT * FROM system.access.audit", "INSUFFICIENT_PERMISSIONS")
+    everything = ok(world.admin, "SELECT to_json(struct(*)) FROM system.access.audit")
+    assert everything and not any("dapi" in row[0] for row in everything)  # no token in the log
+
+
+def test_comments_round_trip(world: World, table: str):
+    catalog, schema, name = table.split(".")
+    ok(world.admin, f"COMMENT ON TABLE {table} IS 'Hourly readings per city (°C).'")
+    ok(world.admin, f"COMMENT ON COLUMN {table}.city IS 'City name; not PII.'")
+    ok(world.admin, f"ALTER TABLE {table} ALTER COLUMN id COMMENT 'Reading id'")
+    ok(world.admin, f"COMMENT ON SCHEMA {catalog}.{schema} IS 'A test schema'")
+    ok(world.admin, f"COMMENT ON CATALOG {catalog} IS 'The lake'")
+    info = world.admin.tables.get(table)
+    assert info.comment == "Hourly readings per city (°C)."
+    assert {c.name: c.comment for c in info.columns} == {"id": "Reading id", "city": "City name; not PII."}
+    assert world.admin.schemas.get(f"{catalog}.{schema}").comment == "A test schema"
+    assert world.admin.catalogs.get(catalog).comment == "The lake"
+    assert ok(
+        world.admin,
+        f"SELECT comment FROM {catalog}.information_schema.tables WHERE table_schema = '{schema}'",
+    ) == [["Hourly readings per city (°C)."]]
+    assert ok(
+        world.admin,
+        "SELECT column_name, comment FROM information_schema.columns "
+        f"WHERE table_schema = '{schema}' AND table_name = '{name}' ORDER BY ordinal_position",
+        catalog=catalog,
+    ) == [["id", "Reading id"], ["city", "City name; not PII."]]
+    assert ok(world.admin, f"DESCRIBE TABLE {table}") == [
+        ["id", "int", "Reading id"],
+        ["city", "string", "City name; not PII."],
+    ]
+    ok(world.admin, f"COMMENT ON TABLE {table} IS NULL")
+    assert world.admin.tables.get(table).comment is None
+    # a principal without MODIFY nor ownership may not comment; with MODIFY it may (tables)
+    _path(world, table, "alice")
+    failed(world.alice, f"COMMENT ON TABLE {table} IS 'x'", "PERMISSION_DENIED")
+    ok(world.admin, f"GRANT MODIFY ON TABLE {table} TO `{world.names['alice']}`")
+    ok(world.alice, f"COMMENT ON TABLE {table} IS 'by alice'")
+    assert world.admin.tables.get(table).comment == "by alice"
+    missing = run(world.alice, f"DESCRIBE TABLE {catalog}.{schema}.nope_{name}").status
+    assert missing.state == StatementState.FAILED and "TABLE_OR_VIEW_NOT_FOUND" in missing.error.message
