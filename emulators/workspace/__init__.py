@@ -5,6 +5,9 @@ Files: ``catalog.py`` (with ``catalog_records.py``, ``catalog_volumes.py``, ``ca
 ``managed_ddl.py`` (SQL ``CREATE TABLE`` of plain managed tables), ``jobs.py``, ``statements.py``,
 ``secrets.py``, ``lineage.py``, ``governance.py``, ``principals.py`` (users, groups, service principals,
 tokens), ``privileges.py`` (Unity Catalog grants and decisions), ``access.py`` (enforcement), ``audit.py``,
+``grants_sql.py`` (GRANT, REVOKE, SHOW GRANTS, OWNER TO, COMMENT ON, DESCRIBE TABLE in SQL),
+``information_schema.py`` (privileges, tables, columns views), ``statement_access.py`` (checks of SQL
+statements, ``system.access.audit`` in SQL),
 ``sql_functions.py`` (``secret()`` and AES functions for the engine),
 ``sharing.py`` / ``sharing_sql.py`` / ``sharing_delta.py`` (models: state and behaviour, no HTTP),
 ``credentials.py`` (SAS vending), ``runner.py`` (job runs in worker processes), ``connect_proxy.py`` (each
@@ -34,6 +37,16 @@ Served (see README "What the workspace stand-in serves"):
   metastore admins, transitive groups). Enforced on Unity Catalog REST gets, lists (filtered), creates,
   updates, deletes and temporary table/volume credentials (403 ``PERMISSION_DENIED``); every decision and
   change is an audit row in ``system.access.audit``'s columns (``GET /api/2.0/local/audit``).
+- The same privileges in SQL statements (issue 16, second step): ``GRANT``/``REVOKE``, ``SHOW GRANTS
+  [principal] ON …``, ``ALTER … [SET] OWNER TO``, ``<catalog>.information_schema.catalog_privileges``/
+  ``schema_privileges``/``table_privileges`` and ``catalogs``/``schemata``/``tables``/``columns``
+  (``grants_sql.py``, ``information_schema.py``); a statement of a principal that is not a metastore admin
+  is checked before it runs — each table it reads needs ``SELECT``, each it writes ``MODIFY``, with the path
+  (``USE CATALOG``, ``USE SCHEMA``), CREATE TABLE/SCHEMA their privilege, DROP ownership or ``MANAGE`` —
+  refused as ``[INSUFFICIENT_PERMISSIONS] … SQLSTATE: 42501`` (``statement_access.py``);
+  ``system.access.audit`` is a SQL table for metastore admins; ``COMMENT ON CATALOG|SCHEMA|TABLE|COLUMN``
+  and ``ALTER COLUMN … COMMENT`` set the records' comments (``tables/get``, information_schema,
+  ``DESCRIBE TABLE``).
 - Notification destinations 2.0 (``notification_destinations.py``): generic webhooks (and e-mail, kept
   only); a job's ``webhook_notifications`` naming one by id post to its URL.
 - Workspace files 2.0 (``workspace_files.py``): mkdirs, import, export, get-status, list, delete — where a
@@ -118,11 +131,14 @@ LIMITATIONS:
   directory's (``principals.py``: the configured groups and SCIM groups, transitive).
 - Privileges (interim, issue 16 stays open): the principals of ``WorkspaceConfig.tokens`` are metastore
   admins unless ``metastore_admins`` names others, and metastore admins pass every check (data reads too,
-  unlike Databricks) — the product has no grants of its own yet. Not enforced yet: SQL statements (no
-  ``GRANT``/``REVOKE``/``SHOW GRANTS``/``ALTER … OWNER TO`` in SQL, no ``information_schema.*_privileges``),
-  job runs' ``run_as``, Delta Sharing, secret ACLs, path credentials; ``EXTERNAL_USE_SCHEMA`` is not asked
-  for credentials; the audit log is not yet the SQL table ``system.access.audit``; metastore admins'
-  allowed metadata reads are not logged. Grants to a principal deleted later stay (shown by name).
+  unlike Databricks) — the product has no grants of its own yet. Not enforced yet: job runs' ``run_as``,
+  Delta Sharing, secret ACLs, path credentials; ``EXTERNAL_USE_SCHEMA`` is not asked for credentials;
+  metastore admins' allowed metadata reads and statements are not logged. Grants to a principal deleted
+  later stay (shown by name). SQL: statements are checked from what sqlglot reads in their text, not from
+  the engine's plan (a non-admin's statement sqlglot cannot read is refused); tags, masks, functions,
+  shares, ``SHOW TABLES``/``SCHEMAS`` and other commands are not checked; the ``system.access`` lineage
+  tables are not filtered; grants keep no grantor (information_schema's ``grantor`` is the object's owner);
+  audit rows of statements have no source address or user agent.
 - SQL: only INLINE + JSON_ARRAY (others 501); statements live in memory (lost on restart, newest 1,000
   kept); a command (INSERT, CREATE …) with parameters fails because Sail 0.7.2 binds parameters in
   queries only; commands answer no rows (no ``num_affected_rows``); cancelling stops waiting and discards
