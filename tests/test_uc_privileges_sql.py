@@ -37,7 +37,9 @@ class World:
     admin: WorkspaceClient
     alice: WorkspaceClient
     bob: WorkspaceClient
+    carol: WorkspaceClient
     names: dict[str, str]
+    ids: dict[str, str]
 
 
 def run(w: WorkspaceClient, statement: str, **kwargs):
@@ -80,20 +82,24 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         ).start()
         admin = ws.client(stack.workspace_token, retry_timeout_seconds=30)
         suffix = uuid.uuid4().hex[:6]
-        names = {k: f"{k}-{suffix}@example.com" for k in ("alice", "bob")}
+        names = {k: f"{k}-{suffix}@example.com" for k in ("alice", "bob", "carol")}
         ids = {k: admin.users.create(user_name=v).id for k, v in names.items()}
         names["engineers"] = f"data engineers {suffix}"
-        admin.groups.create(display_name=names["engineers"], members=[ComplexValue(value=ids["bob"])])
+        engineers = admin.groups.create(
+            display_name=names["engineers"], members=[ComplexValue(value=ids["bob"])]
+        )
+        ids["engineers"] = engineers.id
         tokens = {
             k: admin.api_client.do("POST", "/api/2.0/local/tokens", body={"principal": names[k]})[
                 "token_value"
             ]
-            for k in ("alice", "bob")
+            for k in ("alice", "bob", "carol")
         }
         admin.catalogs.create(name=CATALOG)
         alice = ws.client(tokens["alice"], retry_timeout_seconds=30)
         bob = ws.client(tokens["bob"], retry_timeout_seconds=30)
-        yield World(ws, admin, alice, bob, names)
+        carol = ws.client(tokens["carol"], retry_timeout_seconds=30)
+        yield World(ws, admin, alice, bob, carol, names, ids)
     finally:
         if ws is not None:
             ws.stop()
@@ -308,3 +314,62 @@ def test_comments_round_trip(world: World, table: str):
     assert world.admin.tables.get(table).comment == "by alice"
     missing = run(world.alice, f"DESCRIBE TABLE {catalog}.{schema}.nope_{name}").status
     assert missing.state == StatementState.FAILED and "TABLE_OR_VIEW_NOT_FOUND" in missing.error.message
+
+
+def test_matrix_principal_securable_action(world: World, table: str):
+    """principal × statement → allowed or denied: grants on the schema reach its tables (inheritance), a
+    group inside a group holds what the outer one is granted, and every refusal is a row of
+    system.access.audit whose request_id is the statement's id."""
+    catalog, schema, _ = table.split(".")
+    schema_full = f"{catalog}.{schema}"
+    platform = f"platform {uuid.uuid4().hex[:6]}"  # ⊃ data engineers ∋ bob
+    world.admin.groups.create(display_name=platform, members=[ComplexValue(value=world.ids["engineers"])])
+    alice = world.names["alice"]
+    for statement in (
+        f"GRANT USE CATALOG ON CATALOG {catalog} TO `{platform}`",
+        f"GRANT USE SCHEMA, SELECT ON SCHEMA {schema_full} TO `{platform}`",
+        f"GRANT USE CATALOG ON CATALOG {catalog} TO `{alice}`",
+        f"GRANT USE SCHEMA ON SCHEMA {schema_full} TO `{alice}`",
+        f"GRANT MODIFY ON TABLE {table} TO `{alice}`",
+    ):
+        ok(world.admin, statement)
+    matrix = [
+        ("alice", f"SELECT * FROM {table}", False),  # MODIFY is no SELECT
+        ("alice", f"INSERT INTO {table} VALUES (9, 'Baku')", True),
+        ("alice", f"DELETE FROM {table} WHERE id = 9", True),
+        ("alice", f"DESCRIBE TABLE {table}", True),
+        ("bob", f"SELECT * FROM {table}", True),  # platform ⊃ data engineers, granted on the schema
+        ("bob", f"SELECT count(*) FROM {table} a JOIN {table} b ON a.id = b.id", True),
+        ("bob", f"INSERT INTO {table} VALUES (8, 'Rome')", False),
+        ("bob", f"CREATE TABLE {schema_full}.bobs AS SELECT * FROM {table}", False),  # no CREATE TABLE
+        ("carol", f"SELECT * FROM {table}", False),
+        ("carol", f"DESCRIBE TABLE {table}", False),
+        ("carol", f"UPDATE {table} SET city = 'X'", False),
+        ("carol", f"SHOW GRANTS ON TABLE {table}", False),
+    ]
+    clients = {"alice": world.alice, "bob": world.bob, "carol": world.carol}
+    denied = set()
+    for who, statement, allowed in matrix:
+        answer = run(clients[who], statement)
+        if allowed:
+            assert answer.status.state == StatementState.SUCCEEDED, (who, statement, answer.status)
+        else:
+            assert answer.status.state == StatementState.FAILED, (who, statement)
+            assert answer.status.error.message.split("]")[0] in (
+                "[INSUFFICIENT_PERMISSIONS",
+                "[PERMISSION_DENIED",
+            ), (who, statement, answer.status.error.message)
+            denied.add(answer.statement_id)
+    # SHOW GRANTS of one's own (group's) privileges needs no MANAGE; on the metastore too
+    assert [platform, "SELECT", "SCHEMA", schema_full] in ok(
+        world.bob, f"SHOW GRANTS `{platform}` ON TABLE {table}"
+    )
+    ok(world.admin, f"GRANT CREATE CATALOG ON METASTORE TO `{alice}`")
+    assert [alice, "CREATE CATALOG", "METASTORE"] in [
+        r[:3] for r in ok(world.admin, "SHOW GRANTS ON METASTORE")
+    ]
+    logged = ok(
+        world.admin,
+        "SELECT DISTINCT request_id FROM system.access.audit WHERE response.status_code = 403",
+    )
+    assert denied <= {row[0] for row in logged}

@@ -20,7 +20,8 @@ or deleting its data ``MODIFY``):
 A refusal fails the statement with ``[INSUFFICIENT_PERMISSIONS] Insufficient privileges: User does not have
 SELECT on Table '…'. SQLSTATE: 42501`` (Databricks' error class for statements) after its audit row;
 each decision is a row (``generateTemporaryTableCredential`` with ``operation`` READ / READ_WRITE and the
-statement's id — what a SQL warehouse asks Unity Catalog for to reach a table's files), so a revoke takes
+statement's id — what a SQL warehouse asks Unity Catalog for to reach a table's files); every row a
+statement causes (here, in ``grants_sql.py``) has the statement's id as ``request_id``. A revoke takes
 effect on the next statement. Metastore admins by name pass without a decision, as in the REST routes
 (interim of issue 16). A statement of a non-admin that sqlglot cannot read is refused (fail closed);
 tables that are not in the catalog (temporary views, ``delta.`path```) are left to the engine, which knows
