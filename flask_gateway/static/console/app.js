@@ -4,10 +4,12 @@
 import { ApiError, apiJson, session } from "./api.js";
 import { cityLabel, initAsk, loadAsk, resetAsk } from "./ask.js";
 import { $, $$, clearErrors, setFieldError, showMessage } from "./dom.js";
+import { initEmployees } from "./employees.js";
+import { hideRequestLineage, showRequestLineage, showTableLineage } from "./lineage.js";
 import { hideResult, initSee, showResult } from "./see.js";
 import { follow, initRequestList, renderTimeline } from "./watch.js";
 
-const VIEWS = ["sign-in", "ask", "requests", "request"];
+const VIEWS = ["sign-in", "ask", "requests", "request", "table", "employees"];
 const cities = new Map();
 let current = null; // the request on screen
 let work = new AbortController(); // cancels the polling and loading of the view left
@@ -43,12 +45,16 @@ async function openRequest(requestId, first) {
   current = requestId;
   $("#request-id").textContent = requestId;
   hideResult();
+  hideRequestLineage();
   showView("request");
   renderTimeline(first || { status: "accepted", timeline: [] });
   const signal = work.signal;
   loadCities().catch(() => {}); // names for the labels; ids do without
   const record = await follow(requestId, renderTimeline, signal);
-  if (record?.status === "succeeded" && !signal.aborted) await showResult(requestId, cityName, signal);
+  if (!record || signal.aborted) return;
+  const lineage = showRequestLineage(requestId).catch(failed); // beside the result, not after it
+  if (record.status === "succeeded") await showResult(requestId, cityName, signal);
+  await lineage;
 }
 
 async function route() {
@@ -66,6 +72,12 @@ async function route() {
     } else if (name === "requests") {
       showView("requests");
       await requestList.show();
+    } else if (name === "table" && rest.length) {
+      showView("table");
+      await showTableLineage(decodeURIComponent(rest.join("/")));
+    } else if (name === "employees") {
+      showView("employees");
+      await employees.show();
     } else {
       showView("ask");
       await loadAsk();
@@ -81,6 +93,7 @@ function signOut(message = "") {
   cities.clear();
   resetAsk();
   hideResult();
+  hideRequestLineage();
   $("#api-key").value = "";
   showView("sign-in");
   notice(message);
@@ -112,6 +125,7 @@ async function signIn(event) {
 }
 
 const requestList = initRequestList();
+const employees = initEmployees();
 
 initAsk((accepted) => {
   history.pushState({ accepted }, "", `#request/${encodeURIComponent(accepted.request_id)}`);
