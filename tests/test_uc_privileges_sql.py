@@ -9,6 +9,7 @@ only the stack's own principal (Sail's) is a metastore admin."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -273,6 +274,10 @@ def test_denied_statements_are_in_system_access_audit(world: World, table: str):
         "AND a.response.status_code = 200",
     )
     assert int(grants[0][0]) >= 1
+    latest = ok(world.admin, "SELECT max(event_time), max(event_date) FROM system.access.audit")[0]
+    moment = dt.datetime.fromisoformat(latest[0].replace("Z", "+00:00"))
+    assert abs((dt.datetime.now(dt.UTC) - moment).total_seconds()) < 300  # in UTC, as Databricks shows it
+    assert latest[1] == moment.date().isoformat()
     failed(world.alice, "SELECT * FROM system.access.audit", "INSUFFICIENT_PERMISSIONS")
     everything = ok(world.admin, "SELECT to_json(struct(*)) FROM system.access.audit")
     assert everything and not any("dapi" in row[0] for row in everything)  # no token in the log
