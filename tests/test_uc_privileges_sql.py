@@ -378,3 +378,17 @@ def test_matrix_principal_securable_action(world: World, table: str):
         "SELECT DISTINCT request_id FROM system.access.audit WHERE response.status_code = 403",
     )
     assert denied <= {row[0] for row in logged}
+
+
+def test_tags_need_apply_tag_and_masks_ownership(world: World, table: str):
+    _path(world, table, "alice")
+    tag = f"ALTER TABLE {table} ALTER COLUMN city SET TAGS ('pii' = 'none')"
+    assert f"User does not have APPLY TAG on Table '{table}'" in failed(
+        world.alice, tag, "INSUFFICIENT_PERMISSIONS"
+    )
+    ok(world.admin, f"GRANT APPLY TAG ON TABLE {table} TO `{world.names['alice']}`")
+    ok(world.alice, tag)
+    ok(world.alice, f"ALTER TABLE {table} UNSET TAGS ('nothing')")
+    failed(world.alice, f"ALTER TABLE {table} ALTER COLUMN city DROP MASK", "INSUFFICIENT_PERMISSIONS")
+    ok(world.admin, f"ALTER TABLE {table} OWNER TO `{world.names['alice']}`")
+    ok(world.alice, f"ALTER TABLE {table} ALTER COLUMN city DROP MASK")

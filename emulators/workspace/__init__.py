@@ -135,8 +135,8 @@ LIMITATIONS:
   Delta Sharing, secret ACLs, path credentials; ``EXTERNAL_USE_SCHEMA`` is not asked for credentials;
   metastore admins' allowed metadata reads and statements are not logged. Grants to a principal deleted
   later stay (shown by name). SQL: statements are checked from what sqlglot reads in their text, not from
-  the engine's plan (a non-admin's statement sqlglot cannot read is refused); tags, masks, functions,
-  shares, ``SHOW TABLES``/``SCHEMAS`` and other commands are not checked; the ``system.access`` lineage
+  the engine's plan (a non-admin's statement sqlglot cannot read is refused); SQL functions, shares,
+  ``SHOW TABLES``/``SCHEMAS`` and other commands are not checked (tags need ``APPLY TAG``, masks owner); the ``system.access`` lineage
   tables are not filtered; grants keep no grantor (information_schema's ``grantor`` is the object's owner);
   audit rows of statements have no source address or user agent.
 - SQL: only INLINE + JSON_ARRAY (others 501); statements live in memory (lost on restart, newest 1,000

@@ -99,7 +99,7 @@ def _unquote(part: str) -> str:
     return part[1:-1].replace("``", "`") if part.startswith("`") else part
 
 
-def _parts(name: str) -> list[str]:
+def name_parts(name: str) -> list[str]:
     return [_unquote(p).lower() for p in re.findall(_IDENT, name)]
 
 
@@ -183,7 +183,7 @@ class GrantsSql:
     # names --------------------------------------------------------------------------------------
     @staticmethod
     def _full_name(kind: str, name: str, defaults: Defaults) -> str:
-        parts = _parts(name)
+        parts = name_parts(name)
         wanted = 4 if kind == "COLUMN" else _PARTS.get(kind, 3)
         missing = wanted - len(parts)
         if 0 < missing <= 2 and wanted >= 2:
@@ -353,7 +353,7 @@ class GrantsSql:
 
     # DESCRIBE -----------------------------------------------------------------------------------
     def describe(self, match, record, defaults) -> LocalAnswer | None:
-        parts = _parts(match["name"])
+        parts = name_parts(match["name"])
         if len(parts) > 3:
             return None
         try:

@@ -10,6 +10,9 @@ or deleting its data ``MODIFY``):
 - a table read (FROM, JOIN, a subquery, MERGE's USING, a CTAS's or INSERT's query) needs ``SELECT``;
 - the target of INSERT, UPDATE, DELETE and MERGE needs ``MODIFY`` (choice: not also ``SELECT``, although a
   WHERE reads it);
+- ``ALTER TABLE … [ALTER COLUMN c] SET|UNSET TAGS`` needs ``APPLY TAG`` on the table (with the path),
+  ``SET|DROP MASK`` its owner (or a parent's), ``MANAGE`` or a metastore admin (``governance.py`` answers
+  them);
 - CREATE TABLE / VIEW (with or without a query) needs ``CREATE TABLE`` on its schema; CREATE SCHEMA
   ``CREATE SCHEMA`` on its catalog; DROP TABLE / VIEW the owner (of it or a parent), ``MANAGE`` or a
   metastore admin; DESCRIBE a table the metadata read of ``tables/get``;
@@ -37,6 +40,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,11 +49,20 @@ from emulators.workspace.access import Access
 from emulators.workspace.audit import Caller
 from emulators.workspace.errors import ApiError
 from emulators.workspace.governance import SqlStatementError
+from emulators.workspace.grants_sql import name_parts
 from emulators.workspace.lineage import _full_name, _target_table
 
 log = logging.getLogger("workspace.statement_access")
 
 Defaults = Callable[[], tuple[str | None, str | None]]
+_IDENT = r"(?:`(?:[^`]|``)+`|[A-Za-z_][A-Za-z0-9_]*)"
+_GOVERNANCE = re.compile(
+    r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*"
+    rf"ALTER\s+TABLE\s+(?P<table>{_IDENT}(?:\s*\.\s*{_IDENT}){{0,2}})\s+"
+    rf"(?:(?:ALTER|CHANGE)(?:\s+COLUMN)?\s+{_IDENT}\s+)?"
+    r"(?P<what>SET\s+TAGS|UNSET\s+TAGS|SET\s+MASK|DROP\s+MASK)\b",
+    re.I | re.S,
+)
 AUDIT_TABLE = "system.access.audit"
 AUDIT_VIEW = "climatelake_system_access_audit"
 AUDIT_SCHEMA = (
@@ -71,6 +84,9 @@ class Touched:
     creates_in_catalog: set[str] = field(default_factory=set)
     drops: set[str] = field(default_factory=set)
     describes: set[str] = field(default_factory=set)
+    #: tables whose tags (``APPLY TAG``) or column masks (owner / ``MANAGE``) a statement changes
+    tags: set[str] = field(default_factory=set)
+    masks: set[str] = field(default_factory=set)
 
 
 def parse_statement(sql: str):
@@ -88,10 +104,20 @@ def tables_touched(sql: str, defaults: Defaults) -> Touched | None:
     """What one statement reads, writes, creates and drops; None when sqlglot cannot read it."""
     from sqlglot import exp
 
+    found = Touched()
+    governed = _GOVERNANCE.match(sql)
+    if governed:  # governance.py's commands, which sqlglot does not read
+        parts = name_parts(governed["table"])
+        if len(parts) < 3:
+            catalog, schema = defaults()
+            parts = [p.lower() for p in [catalog, schema][: 3 - len(parts)] if p] + parts
+        if len(parts) == 3:
+            target = found.masks if "MASK" in governed["what"].upper() else found.tags
+            target.add(".".join(parts))
+        return found
     tree = parse_statement(sql)
     if tree is None:
         return None
-    found = Touched()
     known: dict[str, str | None] = {}
 
     def full(table) -> str | None:
@@ -170,6 +196,15 @@ class StatementAccess:
             for name in sorted(touched.describes):
                 if (securable := self._table(name)) is not None:
                     self.access.see(caller, "getTable", "TABLE", name, {"full_name_arg": name})
+            for name in sorted(touched.tags):
+                if (securable := self._table(name)) is not None:
+                    params = {"full_name_arg": name, "tags": "set", **statement}
+                    self.access.use(caller, "updateTables", securable, "APPLY_TAG", params)
+            for name in sorted(touched.masks):
+                if (securable := self._table(name)) is not None:
+                    self.access.manage(
+                        caller, "updateTables", securable, {"full_name_arg": name, **statement}
+                    )
             for name in sorted(touched.drops):
                 if (securable := self._table(name)) is not None:
                     self.access.manage(caller, "deleteTable", securable, {"full_name_arg": name, **statement})
