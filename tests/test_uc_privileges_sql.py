@@ -184,6 +184,13 @@ def test_information_schema_privileges(world: World, table: str):
         f"WHERE grantee = '{alice}'",
     )
     assert rows == [["USE CATALOG"]]
+    # rows only of what the caller may see: carol has no grant anywhere
+    for view in ("tables", "columns", "table_privileges", "schemata"):
+        assert ok(world.carol, f"SELECT count(*) FROM {CATALOG}.information_schema.{view}") == [["0"]]
+    mine = f"SELECT count(*) FROM {CATALOG}.information_schema.tables WHERE table_schema = '{schema}'"
+    assert ok(world.alice, mine) == [["0"]]  # SELECT on the schema, but no USE SCHEMA: the path is shut
+    ok(world.admin, f"GRANT USE SCHEMA ON SCHEMA {catalog}.{schema} TO `{alice}`")
+    assert ok(world.alice, mine) == [["1"]]
 
 
 def test_select_denied_granted_then_revoked_at_once(world: World, table: str):
