@@ -21,6 +21,16 @@ function s(tag, attrs = {}, ...children) {
 
 const clip = (text) => (text.length > MAX_CHARS ? `${text.slice(0, MAX_CHARS - 1)}…` : text);
 
+/** Shorten a drawn label until it fits its box (the full text is the node's title). */
+function fit(text) {
+  const room = NODE_W - 20;
+  let label = text.textContent;
+  while (label.length > 4 && text.getComputedTextLength() > room) {
+    label = label.slice(0, -2);
+    text.textContent = `${label}…`;
+  }
+}
+
 /** Where each node goes: layers along the main axis, a layer's nodes centred on the cross axis. */
 function layout(layers, vertical) {
   const widest = Math.max(1, ...layers.map((layer) => layer.length));
@@ -101,6 +111,7 @@ export function drawGraph(host, layers, edges, label) {
   }
   for (const place of places.values()) svg.append(drawNode(place));
   host.replaceChildren(svg);
+  for (const text of svg.querySelectorAll("text")) fit(text);
   host.dataset.nodes = String(places.size);
   host.dataset.layout = vertical ? "vertical" : "horizontal";
   return svg;

@@ -21,7 +21,7 @@ function tableNode(entry, current = false) {
     id: `table:${entry.table}`,
     kind: "table",
     title,
-    detail: [catalog, (entry.table_type || "").toLowerCase(), how].filter(Boolean).join(" · "),
+    detail: [how, (entry.table_type || "").toLowerCase(), catalog].filter(Boolean).join(" · "),
     href: current ? null : tableHref(entry.table),
     current,
   };
