@@ -1,12 +1,13 @@
 """The web console in a real browser against the real local stack (issue 17): Debian's headless Chromium
 driven by Playwright for Python (its own browser download cannot work here and is never run).
 
-Sign in, ask, watch the request succeed live, the chart holding the right number of points, a CSV and a
-Parquet download identical to the API's bytes, field errors beside the fields (the page's schema checks
-and the API's problem+json), a failed request's reason, paging, sign-out, a phone-sized screen, axe-core's
-WCAG 2.1 A/AA rules on every view; on every page the console's CSP, no console error and no request to
-another origin. A failing test leaves a screenshot in .local/screenshots/ (git-ignored); the main test
-always saves console.png there (the README's picture, docs/console.png, is one of those)."""
+Sign in, ask, watch the request succeed live (unchanged polls answered 304 with the status's ETag), the
+chart holding the right number of points, a CSV and a Parquet download identical to the API's bytes, field
+errors beside the fields (the page's schema checks and the API's problem+json), a failed request's reason,
+paging, sign-out, a phone-sized screen, axe-core's WCAG 2.1 A/AA rules on every view; on every page the
+console's CSP, no console error and no request to another origin. A failing test leaves a screenshot in
+.local/screenshots/ (git-ignored); the main test always saves console.png there (the README's picture,
+docs/console.png, is one of those)."""
 
 from __future__ import annotations
 
@@ -316,6 +317,28 @@ def test_a_failed_request_shows_why(console: Console, local_stack):
     last = console.page.query_selector("#timeline li:last-child")
     assert last.get_attribute("data-step") == "failed" and "failed" in last.get_attribute("class")
     assert console.page.is_hidden("#result")
+    assert console.unexpected_errors() == [] and console.foreign == []
+
+
+def test_polling_revalidates_with_the_status_etag(console: Console, local_stack):
+    """While a request does not move, the page's polls send the status's ETag back and get bodiless 304s;
+    when it moves, the next poll gets the new status and the timeline shows it."""
+    from climatelake.status import RequestStatusStore
+
+    store = RequestStatusStore(local_stack.stack.connection_string)
+    request_id = f"console-etag-{dt.datetime.now(dt.UTC):%H%M%S%f}"
+    store.create(request_id, "manifest_written")
+    statuses: list[int] = []
+    console.page.on(
+        "response",
+        lambda r: statuses.append(r.status) if r.url.endswith(f"/v1/requests/{request_id}") else None,
+    )
+    with console.page.expect_response(lambda r: r.url.endswith(request_id) and r.status == 304):
+        console.sign_in(local_stack.stack.api_key, f"#request/{request_id}")
+    assert statuses[0] == 200 and 304 in statuses
+    assert console.page.get_attribute("#view-request", "data-status") == "manifest_written"
+    store.advance(request_id, "job_started", run_id=1)
+    console.page.wait_for_selector("#view-request[data-status=job_started]")
     assert console.unexpected_errors() == [] and console.foreign == []
 
 
