@@ -31,6 +31,10 @@ SILVER_COLUMNS = (*WEATHER_COLUMNS, "missing_measures")
 """``silver.weather_hourly``: the hourly columns plus ``missing_measures``, the names of the measures the
 raw row left empty (array<string>, column order; empty when none) — see ``weather_quality``."""
 
+CHANGES_SCHEMA = "city_id int, date date, full boolean, run_id string, changed_at timestamp"
+"""``silver.weather_changes``: the (city_id, date) each silver run MERGEd, kept until gold has rebuilt them;
+one row with ``full`` true (no key) when silver was written afresh and gold must rebuild whole."""
+
 SEED_COLUMNS = ("City_id", "Date", "Hour", "Temp", "Wind_speed", "Description", "Precipitation", "Humidity")
 """The raw files' header, exactly; a file with any other header is rejected, never column-lost."""
 

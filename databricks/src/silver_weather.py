@@ -16,6 +16,12 @@ theirs from bronze by (file_id, source_row). The window that picks the winner ru
 only over keys that occur more than once in the batch, found by one aggregation. When silver is still empty
 the winners are written directly instead of merged (the same result, a third of the time).
 
+For gold (issue 18): before the MERGE, the (city_id, date) of the merged rows are appended to
+``<catalog>.silver.weather_changes`` (one ``full`` row instead when silver is written afresh), which gold
+reads to update just those days and then empties. The MERGE condition carries the batch's cities and
+first-to-last day as a condition on the target alone: implied by the key equality (same result), it lets
+an engine that prunes files by column statistics skip the files that cannot match.
+
 Each step is idempotent (quarantine by ``replaceWhere file_id IN batch``, MERGE by key, ledger by MERGE),
 so re-running after any crash converges to the same tables. Rules: ``weather_quality``.
 """
@@ -26,6 +32,7 @@ import argparse
 import datetime as dt
 
 from lakehouse import (
+    CHANGES_SCHEMA,
     SILVER_COLUMNS,
     ensure_schema,
     register_table,
@@ -123,7 +130,10 @@ def main() -> None:
             write_table(quarantine, quarantine_name, quarantine_path)
 
     rows = winners.select(*[F.col(f"_{c}").alias(c) for c in SILVER_COLUMNS])
-    if not table_exists(spark, silver_name) or spark.table(silver_name).limit(1).count() == 0:
+    fresh = not table_exists(spark, silver_name) or spark.table(silver_name).limit(1).count() == 0
+    with step("record the changed days for gold"):
+        record_changes(spark, args.catalog, args.lake_root, None if fresh else rows, args.run_id, now)
+    if fresh:
         with step("write silver (it was empty)"):
             rows.write.format("delta").mode("overwrite").save(silver_path)
             register_table(spark, silver_name, silver_path)
@@ -133,12 +143,54 @@ def main() -> None:
         with step("merge into silver"):
             spark.sql(
                 f"MERGE INTO {silver_name} AS t USING {view} AS s "
-                "ON t.city_id = s.city_id AND t.date = s.date AND t.hour = s.hour "
+                f"ON t.city_id = s.city_id AND t.date = s.date AND t.hour = s.hour AND {batch_bounds(rows)} "
                 "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *"
             )
     with step("mark the files promoted"):
         mark_promoted(spark, args.catalog, files, args.run_id)
     print(f"silver: {len(files)} files merged into {silver_name}; quarantine updated")
+
+
+def batch_bounds(rows: DataFrame) -> str:
+    """A condition on the target alone that every row the batch can match satisfies (its cities, its first
+    to last day): implied by the key equality, so the MERGE's result is the same, but an engine that prunes
+    files by column statistics (Delta on Databricks) reads only the files that can hold those keys."""
+    (bounds,) = rows.agg(
+        F.collect_set("city_id").alias("cities"), F.min("date").alias("first"), F.max("date").alias("last")
+    ).collect()
+    if not bounds["cities"]:  # nothing valid in the batch: the MERGE has no row to match anyway
+        return "TRUE"
+    cities = ", ".join(str(int(c)) for c in sorted(bounds["cities"]))
+    return (
+        f"t.city_id IN ({cities}) "
+        f"AND t.date BETWEEN DATE'{bounds['first'].isoformat()}' AND DATE'{bounds['last'].isoformat()}'"
+    )
+
+
+def record_changes(
+    spark: SparkSession, catalog: str, lake_root: str, rows: DataFrame | None, run_id: str, now: dt.datetime
+) -> None:
+    """Append to ``silver.weather_changes`` the (city_id, date) of every row this batch MERGEs, before the
+    MERGE, so that gold rebuilds just those days (``rows`` None: silver is written afresh, and one ``full``
+    row tells gold to rebuild everything). Gold deletes the rows it has built from; a crash anywhere
+    leaves rows behind, never loses one, and rebuilding a day twice gives the same row."""
+    if rows is None:
+        changes = spark.createDataFrame([(None, None, True, run_id, now)], CHANGES_SCHEMA)
+    else:
+        changes = (
+            rows.select("city_id", "date")
+            .distinct()
+            .select(
+                "city_id",
+                "date",
+                F.lit(False).alias("full"),
+                F.lit(run_id).alias("run_id"),
+                F.lit(now).cast("timestamp").alias("changed_at"),
+            )
+        )
+    location = f"{lake_root}/silver/weather_changes"
+    changes.write.format("delta").mode("append").save(location)
+    register_table(spark, f"{catalog}.silver.weather_changes", location)
 
 
 def mark_promoted(spark: SparkSession, catalog: str, files: list[str], run_id: str) -> None:
