@@ -89,6 +89,8 @@ OPERATIONS: dict[str, tuple[str, dict | None, dict | None, dict[int, dict]]] = {
         {200: {"type": "object"}, 503: {"type": "object"}},
     ),
 }
+#: endpoints that check a path parameter's form and answer 400 problem+json naming it in invalid_fields
+PATH_CHECKED = {"lineage.table_lineage"}
 ERRORS = {
     400: "Bad Request",
     401: "Unauthorized",
@@ -156,7 +158,12 @@ def build_spec(app: Flask) -> dict[str, Any]:
                 }
             if role:
                 operation["security"] = [{"bearer": []}, {"apiKey": []}]
-                codes = (400, 401, 403, 404, 409, 413, 415, 429) if body or query else (401, 403, 404, 429)
+                if body or query:
+                    codes: tuple[int, ...] = (400, 401, 403, 404, 409, 413, 415, 429)
+                elif rule.endpoint in PATH_CHECKED:
+                    codes = (400, 401, 403, 404, 429)
+                else:
+                    codes = (401, 403, 404, 429)
                 for code in codes:
                     operation["responses"].setdefault(
                         str(code),
