@@ -62,7 +62,7 @@ class Secrets:
         self._aead = AESGCM(key)
 
     # scopes -------------------------------------------------------------------------------------
-    def create_scope(self, body: dict[str, Any], principal: str) -> None:
+    def create_scope(self, body: dict[str, Any], principal: str) -> str:
         scope = _check(body.get("scope"), "scope")
         backend = str(body.get("scope_backend_type") or "DATABRICKS").upper()
         if backend not in ("DATABRICKS", "AZURE_KEYVAULT"):
@@ -72,6 +72,7 @@ class Secrets:
             record["keyvault_metadata"] = _keyvault(body.get("backend_azure_keyvault"))
         if not self.store.insert("secret-scope", scope, record):
             raise resource_already_exists(f"Scope {scope} already exists!")
+        return scope
 
     def list_scopes(self) -> list[dict[str, Any]]:
         return [
@@ -80,13 +81,14 @@ class Secrets:
         ]
 
     def delete_scope(self, scope: Any) -> None:
-        scope = self._scope(scope)
+        scope = self.scope(scope)
         with self.store.lock:
             for key, _ in list(self.store.scan("secret", f"{scope}/")):
                 self.store.delete("secret", key)
             self.store.delete("secret-scope", scope)
 
-    def _scope(self, scope: Any, writing: bool = False) -> str:
+    def scope(self, scope: Any, writing: bool = False) -> str:
+        """The name of an existing scope (404 RESOURCE_DOES_NOT_EXIST otherwise)."""
         if not isinstance(scope, str) or not scope:
             raise invalid("scope is required.")
         record = self.store.get("secret-scope", scope)
@@ -102,7 +104,7 @@ class Secrets:
 
     # secrets ------------------------------------------------------------------------------------
     def put(self, body: dict[str, Any]) -> None:
-        scope = self._scope(body.get("scope"), writing=True)
+        scope = self.scope(body.get("scope"), writing=True)
         key = _check(body.get("key"), "key")
         string_value, bytes_value = body.get("string_value"), body.get("bytes_value")
         if (string_value is None) == (bytes_value is None):
@@ -130,7 +132,7 @@ class Secrets:
         )
 
     def get(self, scope: Any, key: Any) -> dict[str, Any]:
-        scope = self._scope(scope)
+        scope = self.scope(scope)
         record = self.store.get("secret", f"{scope}/{key}")
         if record is None:
             raise resource_does_not_exist(f"Failed to get secret {key} for scope {scope}.")
@@ -142,14 +144,14 @@ class Secrets:
         return {"key": record["key"], "value": base64.b64encode(value).decode()}
 
     def list(self, scope: Any) -> list[dict[str, Any]]:
-        scope = self._scope(scope)
+        scope = self.scope(scope)
         return [
             {"key": r["key"], "last_updated_timestamp": r["last_updated_timestamp"]}
             for _, r in self.store.scan("secret", f"{scope}/")
         ]
 
     def delete(self, body: dict[str, Any]) -> None:
-        scope = self._scope(body.get("scope"), writing=True)
+        scope = self.scope(body.get("scope"), writing=True)
         key = body.get("key")
         if not self.store.delete("secret", f"{scope}/{key}"):
             raise resource_does_not_exist(f"Secret {key} does not exist in scope {scope}.")

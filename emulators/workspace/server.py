@@ -40,6 +40,7 @@ from emulators.workspace.principals import Directory
 from emulators.workspace.privileges import Privileges
 from emulators.workspace.routes import BLUEPRINTS
 from emulators.workspace.runner import RunExecutor
+from emulators.workspace.secret_acls import SecretAcls
 from emulators.workspace.secrets import Secrets, load_key
 from emulators.workspace.sharing import PUBLIC_PATHS, build_sharing
 from emulators.workspace.sharing_sql import SharingSql
@@ -194,6 +195,7 @@ class Workspace:
             functions=SqlFunctions(lambda scope, key: self.secrets.get(scope, key)["value"]),
         )
         self.secrets = Secrets(self.store, load_key(config.secrets_key, config.data_dir))
+        self.secret_acls = SecretAcls(self.store, self.access)
         self.faults = Faults()
 
     def _rewrite(self, record: dict[str, Any]) -> str | None:
