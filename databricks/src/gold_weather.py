@@ -1,17 +1,17 @@
 """Gold: daily aggregates and per-city coverage, updated for the days silver changed, or rebuilt whole.
 
 Which days: the silver task records, before each MERGE, the (city_id, date) of every row it merges in
-``silver.weather_changes`` (issue 18); gold recomputes just those days from silver, MERGEs them into
-``gold.weather_daily``, recomputes the coverage of their cities from the daily rows and MERGEs it into
-``gold.city_coverage``, then deletes the change rows it read. Silver rows are never deleted (MERGE updates
-or inserts), so a changed day is updated or new, never gone, and recomputing a day twice gives the same row:
-a crash at any point leaves change rows behind (the next build redoes those days), never loses one. Gold is
-rebuilt whole instead when it has no tables or build yet, when silver was written afresh (a ``full``
-change row) or restarted its versions, or when silver changed without any change row (written by
-something other than the silver task). Why skip when silver has not changed: a re-run must change nothing
-— not even a new Delta version of the same rows, which readers polling versions (Delta Sharing
-recipients, caches) would take for new data. ``gold.build_log`` records the silver commit (version and
-time) each build read (appended after both tables are written). The aggregate definitions are the ones
+``silver.weather_changes`` (issue 18); gold recomputes just those days from silver, appends them to
+``gold.weather_daily`` (all new) or MERGEs them, recomputes the coverage of their cities from the daily rows
+and MERGEs it into ``gold.city_coverage``, then deletes the change rows it read. Silver rows are never
+deleted (MERGE updates or inserts), so a changed day is updated or new, never gone, and recomputing a day
+twice gives the same row: a crash at any point leaves change rows behind (the next build redoes those days),
+never loses one. Gold is rebuilt whole instead when it has no tables or build yet, when silver was written
+afresh (a ``full`` change row) or restarted its versions, or when silver changed without any change row
+(written by something other than the silver task). Why skip when silver has not changed: a re-run must
+change nothing — not even a new Delta version of the same rows, which readers polling versions (Delta
+Sharing recipients, caches) would take for new data. ``gold.build_log`` records the silver commit (version
+and time) each build read (appended after both tables are written). The aggregate definitions are the ones
 the request job's ``granularity=daily`` uses (``extract_request.daily_aggregates``), so both agree.
 
 * ``gold.weather_daily``: city_id, date, temp_min, temp_max, temp_mean, precipitation_sum,
@@ -117,7 +117,7 @@ def main() -> None:
         how = "rebuilt"
     else:
         with step("update the changed days"):
-            update_days(spark, args.catalog, keys)
+            update_days(spark, args.catalog, args.lake_root, keys)
         how = f"updated for {len(keys)} changed days"
     record_build(spark, builds_name, builds_path, silver_commit, args.run_id)
     if pending is not None:
@@ -155,23 +155,31 @@ def pending_changes(spark: SparkSession, changes_name: str) -> tuple[list[str], 
     return [r[0] for r in runs], any(r[1] for r in runs)
 
 
-def update_days(spark: SparkSession, catalog: str, keys: list[Row]) -> None:
-    """MERGE the daily rows of the changed (city_id, date) and the coverage of their cities: silver rows
-    are never deleted (MERGE updates or inserts), so a changed day is updated or new, never gone.
+def update_days(spark: SparkSession, catalog: str, lake_root: str, keys: list[Row]) -> None:
+    """Write the daily rows of the changed (city_id, date) and MERGE the coverage of their cities: silver
+    rows are never deleted (MERGE updates or inserts), so a changed day is updated or new, never gone.
 
     The days are read from silver through a literal filter (the changed cities, their first and last
     day) before the exact semi-join, so an engine that skips files by column statistics reads only the
-    files that can hold them."""
+    files that can hold them. When none of the days is in gold yet (new days: the usual increment) they
+    are appended — the MERGE's result, without Sail's MERGE rewriting the whole table; a crash after the
+    append takes the MERGE path next time, the days being known then."""
     cities = sorted({r["city_id"] for r in keys})
     first, last = min(r["date"] for r in keys), max(r["date"] for r in keys)
     key_frame = spark.createDataFrame(keys, "city_id int, date date")
+    near = F.col("city_id").isin(cities) & F.col("date").between(F.lit(first), F.lit(last))
     hourly = (
         spark.table(f"{catalog}.silver.weather_hourly")
-        .where(F.col("city_id").isin(cities) & F.col("date").between(F.lit(first), F.lit(last)))
+        .where(near)
         .join(key_frame, ["city_id", "date"], "left_semi")
     )
-    merge(spark, weather_daily(hourly), f"{catalog}.gold.weather_daily", ("city_id", "date"))
-    daily = spark.table(f"{catalog}.gold.weather_daily").where(F.col("city_id").isin(cities))
+    daily_name = f"{catalog}.gold.weather_daily"
+    known = spark.table(daily_name).where(near).join(key_frame, ["city_id", "date"], "left_semi")
+    if known.limit(1).count():
+        merge(spark, weather_daily(hourly), daily_name, ("city_id", "date"))
+    else:
+        weather_daily(hourly).write.format("delta").mode("append").save(f"{lake_root}/gold/weather_daily")
+    daily = spark.table(daily_name).where(F.col("city_id").isin(cities))
     merge(spark, city_coverage(daily), f"{catalog}.gold.city_coverage", ("city_id",))
 
 
