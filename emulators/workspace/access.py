@@ -96,6 +96,32 @@ class Access:
         self.audit.record(caller, action, params)
         return result
 
+    def update_share(
+        self,
+        caller: Caller,
+        share: Securable,
+        owner: str,
+        tables: list[Securable],
+        params: dict[str, Any],
+        apply: Callable[[], Any],
+    ) -> Any:
+        """``w.shares.update``: the caller owns the share, holds MANAGE on it or is a metastore admin; and for
+        every table added the share's owner (``owner``: as it is once the update is made) holds SELECT on it
+        with USE CATALOG and USE SCHEMA on the way. REST reference, Shares > Update: "For each table that is
+        added through this method, the share owner must also have SELECT privilege on the table"; "Create and
+        manage shares for Delta Sharing" > Requirements: the USE CATALOG and USE SCHEMA of the path (or
+        ownership of the catalog or schema). Removals need nothing more. ``apply`` makes the update once
+        allowed; the audit row (``updateShare``) records its outcome."""
+        if not self.privileges.can_manage(caller.principal, share):
+            raise self._deny(caller, "updateShare", params, f"MANAGE on Share '{share.full_name}'")
+        for table in tables:
+            reason = self.privileges.missing(owner, table, "SELECT")
+            if reason:
+                raise self._deny(
+                    caller, "updateShare", params, f"{reason} (the share's owner {owner} needs it)"
+                )
+        return self.manage(caller, "updateShare", share, params, apply)
+
 
 #: the privilege named in a refused metadata read (what Databricks' message names)
 _READ_PRIVILEGE = {

@@ -5,9 +5,13 @@ activation endpoints a recipient opens without any workspace credential. Shapes 
 
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, g, jsonify, request
 
+from emulators.workspace.errors import ApiError
 from emulators.workspace.routes.common import body, flag, page, workspace
+from emulators.workspace.routes.permissions import caller
 
 sharing_api = Blueprint("sharing", __name__, url_prefix="/api/2.1/unity-catalog")
 
@@ -44,7 +48,20 @@ def get_share(name: str):
 
 @sharing_api.patch("/shares/<name>")
 def update_share(name: str):
-    return jsonify(_sharing().update_share(name, body(), g.principal))
+    ws, data = workspace(), body()
+    share = ws.privileges.resolve("SHARE", name)
+    added, updates = [], data.get("updates")
+    for update in updates if isinstance(updates, list) else []:
+        data_object = (update or {}).get("data_object") or {}
+        if str((update or {}).get("action") or "").upper() == "ADD" and data_object.get("name"):
+            try:
+                added.append(ws.privileges.resolve("TABLE", str(data_object["name"])))
+            except ApiError:
+                pass  # not a table in the catalog: update_share answers TABLE_DOES_NOT_EXIST (or invalid)
+    params = {"name_arg": name, "updates": json.dumps(updates, sort_keys=True)}
+    owner = str(data.get("owner") or share.owner or "")
+    apply = lambda: ws.sharing.update_share(name, data, g.principal)  # noqa: E731
+    return jsonify(ws.access.update_share(caller(), share, owner, added, params, apply))
 
 
 @sharing_api.delete("/shares/<name>")
