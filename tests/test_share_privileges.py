@@ -19,6 +19,7 @@ from databricks.sdk.service.catalog import PermissionsChange, Privilege
 from databricks.sdk.service.iam import ComplexValue
 from databricks.sdk.service.sharing import SharedDataObject, SharedDataObjectUpdate
 from databricks.sdk.service.sharing import SharedDataObjectUpdateAction as Action
+from databricks.sdk.service.sql import StatementState
 
 from emulators.workspace.testing import InProcessWorkspace
 
@@ -53,6 +54,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     ws = InProcessWorkspace(
         Path(tmp_path_factory.mktemp("share-privileges")),
         storage_connection_string=f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={key}",
+        # statements reach an engine only when the workspace cannot answer them; ALTER SHARE never does
+        sql_engine_remote="sc://127.0.0.1:9",
     ).start()
     admin = ws.client()
     suffix = uuid.uuid4().hex[:6]
@@ -129,6 +132,31 @@ def test_a_group_owner_and_removals(world: World):
     with pytest.raises(PermissionDenied):  # alice no longer owns it
         alice.shares.update(share, updates=_update(Action.REMOVE, "sales.gold.weekly"))
     assert _objects(admin, share) == ["sales.gold.daily", "sales.gold.weekly"]
+
+
+def _sql(w: WorkspaceClient, statement: str, expect: StatementState) -> str:
+    answer = w.statement_execution.execute_statement(
+        statement=statement, warehouse_id="local", wait_timeout="30s"
+    )
+    assert answer.status.state == expect, (statement, answer.status)
+    return answer.status.error.message if answer.status.error else ""
+
+
+def test_alter_share_through_sql_is_checked_the_same_way(world: World):
+    admin, alice, bob, share = world.admin, world.clients["alice"], world.clients["bob"], world.share
+    admin.schemas.create(name="raw", catalog_name="sales")
+    body = {"catalog_name": "sales", "schema_name": "raw", "name": "orders", "table_type": "MANAGED"}
+    body["columns"] = [{"name": "id", "type_name": "LONG", "type_text": "bigint", "position": 0}]
+    admin.api_client.do("POST", "/api/2.1/unity-catalog/tables", body=body)
+    # alice no longer owns the share; bob's group does, with the path open but no SELECT on the new table
+    message = _sql(alice, f"ALTER SHARE {share} ADD TABLE sales.raw.orders", StatementState.FAILED)
+    assert "[INSUFFICIENT_PERMISSIONS]" in message and f"MANAGE on Share '{share}'" in message
+    message = _sql(bob, f"ALTER SHARE {share} ADD TABLE sales.raw.orders", StatementState.FAILED)
+    assert "[INSUFFICIENT_PERMISSIONS]" in message and "SELECT on Table 'sales.raw.orders'" in message
+    _grant(admin, "table", "sales.raw.orders", world.names["sharers"], Privilege.SELECT)
+    _sql(bob, f"ALTER SHARE {share} ADD TABLE sales.raw.orders", StatementState.SUCCEEDED)
+    _sql(bob, f"ALTER SHARE {share} REMOVE TABLE sales.raw.orders", StatementState.SUCCEEDED)
+    assert "sales.raw.orders" not in _objects(admin, share)
 
 
 def test_refusals_are_audited(world: World):

@@ -162,7 +162,7 @@ class Workspace:
         self.sharing = build_sharing(
             self.store, self.catalog, self.governance, config.storage_connection_string, config.host_url
         )
-        self.sharing_sql = SharingSql(self.sharing)
+        self.sharing_sql = SharingSql(self.sharing, self.access)
         self.managed_ddl = ManagedTableDdl(self.catalog)
         # SQL's ways into the privilege model (issue 16): checks first, then GRANT & co, information_schema
         self.statement_access = StatementAccess(self.access)

@@ -18,10 +18,13 @@ A failure becomes the statement's FAILED error in Databricks' words (``[ERROR_CL
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Callable
 from typing import Any
 
+from emulators.workspace.access import Access
+from emulators.workspace.audit import Caller
 from emulators.workspace.errors import ApiError
 from emulators.workspace.governance import SqlStatementError
 from emulators.workspace.results import inline_result
@@ -141,8 +144,37 @@ _LISTING = [("name", "STRING"), ("created_at", "TIMESTAMP"), ("created_by", "STR
 class SharingSql:
     """The ``answer_locally`` hook of the SQL statements model for the sharing commands."""
 
-    def __init__(self, sharing: Sharing) -> None:
+    def __init__(self, sharing: Sharing, access: Access | None = None) -> None:
         self.sharing = sharing
+        #: ALTER SHARE … ADD|REMOVE is checked as ``w.shares.update`` is (``Access.update_share``, issue 16)
+        self.access = access
+
+    def _update_share(
+        self, record, share_name: str, action: str, table: str, apply: Callable[[], Any]
+    ) -> None:
+        """``apply`` once the statement's principal may change the share (and, for an ADD, the share's
+        owner may SELECT the table); a refusal is the statement's [INSUFFICIENT_PERMISSIONS] failure."""
+        if self.access is None:
+            apply()
+            return
+        privileges = self.access.privileges
+        share = privileges.resolve("SHARE", share_name)
+        tables = []
+        if action == "ADD":
+            try:
+                tables.append(privileges.resolve("TABLE", table))
+            except ApiError:
+                pass  # not in the catalog: add_table answers TABLE_DOES_NOT_EXIST
+        caller = Caller(record.get("created_by") or "", request_id=record.get("statement_id") or "")
+        updates = [{"action": action, "data_object": {"name": table}}]
+        params = {"name_arg": share_name, "updates": json.dumps(updates), "statement_id": caller.request_id}
+        try:
+            self.access.update_share(caller, share, share.owner or "", tables, params, apply)
+        except ApiError as error:
+            if error.status == 403:
+                message = f"Insufficient privileges: {error.message}"
+                raise SqlStatementError("INSUFFICIENT_PERMISSIONS", message, "42501") from None
+            raise
 
     def answer(self, record: dict[str, Any], defaults: Defaults) -> LocalAnswer | None:
         sql = _LEADING.sub("", record["statement"]).strip()
@@ -199,13 +231,17 @@ class SharingSql:
                 )
         if partitions:
             data_object["partitions"] = partitions
-        self.sharing.add_table(_unquote(match["share"]), data_object, record.get("created_by", ""))
+        share = _unquote(match["share"])
+        apply = lambda: self.sharing.add_table(share, data_object, record.get("created_by", ""))  # noqa: E731
+        self._update_share(record, share, "ADD", data_object["name"], apply)
         return _done()
 
     def remove_table(self, match, record, defaults) -> LocalAnswer:
         parts = _parts(match["table"])
         name = ".".join(parts) if len(parts) == 2 else self._table(match["table"], defaults)
-        self.sharing.remove_table(_unquote(match["share"]), name, record.get("created_by", ""))
+        share = _unquote(match["share"])
+        apply = lambda: self.sharing.remove_table(share, name, record.get("created_by", ""))  # noqa: E731
+        self._update_share(record, share, "REMOVE", name, apply)
         return _done()
 
     def describe_share(self, match, record, defaults) -> LocalAnswer:
