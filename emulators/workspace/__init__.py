@@ -63,7 +63,8 @@ Served (see README "What the workspace stand-in serves"):
 - SQL statements 2.0: execute (named parameters, ``catalog``/``schema``, ``wait_timeout``,
   ``on_wait_timeout``, INLINE JSON_ARRAY), get, cancel, result chunk 0 — executed on Sail over Spark Connect;
   a plain managed ``CREATE TABLE … (columns)`` is made by the stand-in as plain Delta (``managed_ddl.py``).
-- Secrets 2.0: scopes create/list/delete; put/get/list/delete, AES-GCM encrypted at rest.
+- Secrets 2.0: scopes create/list/delete; put/get/list/delete, AES-GCM encrypted at rest; scope ACLs
+  (``secret_acls.py``: READ < WRITE < MANAGE, checked for non-admins, every call audited without values).
 - Lineage (``lineage.py``, ``routes/lineage.py``): every SQL statement that SUCCEEDS and writes from a query
   (CTAS, INSERT … SELECT, MERGE, CREATE VIEW, UPDATE … FROM) is parsed with sqlglot; ``*`` and unqualified
   columns resolve with the catalog's columns and the statement's ``catalog``/``schema``. Stored in SQLite
@@ -132,19 +133,24 @@ LIMITATIONS:
 - Privileges (interim, issue 16 stays open): the principals of ``WorkspaceConfig.tokens`` are metastore
   admins unless ``metastore_admins`` names others, and metastore admins pass every check (data reads too,
   unlike Databricks) — the product has no grants of its own yet. Not enforced yet: job runs' ``run_as``,
-  Delta Sharing, secret ACLs, path credentials; ``EXTERNAL_USE_SCHEMA`` is not asked for credentials;
+  path credentials; of Delta Sharing only adding and removing tables is checked (``Access.update_share``:
+  the share's owner or MANAGE, and the owner's SELECT on a table added), not the other share and
+  recipient calls; ``EXTERNAL_USE_SCHEMA`` is not asked for credentials;
   metastore admins' allowed metadata reads and statements are not logged. Grants to a principal deleted
   later stay (shown by name). SQL: statements are checked from what sqlglot reads in their text, not from
-  the engine's plan (a non-admin's statement sqlglot cannot read is refused); SQL functions, shares,
-  ``SHOW TABLES``/``SCHEMAS`` and other commands are not checked (tags need ``APPLY TAG``, masks owner); the ``system.access`` lineage
-  tables are not filtered; grants keep no grantor (information_schema's ``grantor`` is the object's owner);
-  audit rows of statements have no source address or user agent.
+  the engine's plan (a non-admin's statement sqlglot cannot read is refused); SQL functions, shares
+  (but ``ALTER SHARE … ADD|REMOVE``), ``SHOW TABLES``/``SCHEMAS`` and other commands are not checked (tags
+  need ``APPLY TAG``, masks owner); the ``system.access`` lineage tables are not filtered; grants keep no
+  grantor (information_schema's ``grantor`` is the object's owner); audit rows of statements have no source
+  address or user agent.
 - SQL: only INLINE + JSON_ARRAY (others 501); statements live in memory (lost on restart, newest 1,000
   kept); a command (INSERT, CREATE …) with parameters fails because Sail 0.7.2 binds parameters in
   queries only; commands answer no rows (no ``num_affected_rows``); cancelling stops waiting and discards
   the result, the engine may finish the work; ``warehouse_id`` is required but not checked.
-- Secrets: no ACLs; Azure Key Vault-backed scopes are kept (with their ``keyvault_metadata``) but reach no
-  vault: they list no secrets, and writes answer 400 BAD_REQUEST as Databricks does.
+- Secrets: ``secret()`` in a SQL statement is not checked against the scope's ACLs; ``scopes/list`` lists
+  every scope to everyone (as Databricks does); Azure Key Vault-backed scopes are kept (with their
+  ``keyvault_metadata``) but reach no vault: they list no secrets, and writes answer 400 BAD_REQUEST as
+  Databricks does.
 - Jobs: only ``spark_python_task`` and ``python_wheel_task`` (pure-Python wheels, put on ``sys.path``) run;
   no clusters, retries, schedules or repair; a worker process killed by a signal ends the run
   INTERNAL_ERROR; a run active when the stand-in stopped ends INTERNAL_ERROR on restart.
