@@ -8,6 +8,13 @@ Both are measured in the same run on the same warm engine (Sail):
   warm Python as the workspace runs its tasks (``emulators/workspace/warm_python.py``); a cold ``python``
   process is also timed and printed.
 
+Each end-to-end run is also split into its hops, from timestamps the parts already record: the request's
+status timeline in Table storage (``manifest_written``, ``job_started``, ``succeeded``), the run's and its
+task's start/end times from ``jobs.get_run``, the functions host's ``Executing 'Functions.…'`` log lines
+(when Event Grid's delivery and the workspace's webhook reached each function), the completion event's
+``eventTime`` and the moment the subscriber received it. All are wall-clock times of one machine
+(milliseconds).
+
 Run: ``make bench`` (or ``.venv/bin/python bench/e2e_latency.py --runs 10``). Prints medians and the ratio.
 """
 
@@ -18,6 +25,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -31,9 +39,61 @@ sys.path.insert(0, str(ROOT))
 
 from azure.storage.blob import BlobServiceClient  # noqa: E402
 
+from climatelake.status import RequestStatusStore  # noqa: E402
 from emulators.common.event_sink import EventSink  # noqa: E402
 from emulators.stack import Stack  # noqa: E402
 from emulators.workspace.warm_python import WarmPython  # noqa: E402
+
+#: the hops of one request, in order: (label, from, to) over the instants ``_instants`` collects
+HOPS = [
+    ("blob written → BlobCreated delivered to the function", "written", "manifest_fn"),
+    ("function: manifest read, status manifest_written", "manifest_fn", "manifest_written"),
+    ("function → run-now answered (status job_started)", "manifest_written", "job_started"),
+    ("run queued → task running (workspace dispatch)", "run_created", "task_start"),
+    ("task running → task done (the job itself)", "task_start", "task_end"),
+    ("task done → run terminated", "task_end", "run_end"),
+    ("run terminated → completion webhook at the function", "run_end", "webhook_fn"),
+    ("webhook → status succeeded (get_run + result snapshot)", "webhook_fn", "succeeded"),
+    ("status succeeded → event built", "succeeded", "event_time"),
+    ("event published → received by the subscriber", "event_time", "received"),
+]
+_EXECUTING = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*Executing 'Functions\.(\w+)'")
+
+
+def _seconds(text: str) -> float:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def _function_starts(log: Path) -> list[tuple[float, str]]:
+    """(when, function name) of every invocation the functions host logged (its local time, ms)."""
+    found = []
+    for line in log.read_text(errors="replace").splitlines():
+        if match := _EXECUTING.match(line):
+            when = dt.datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            found.append((when, match.group(2)))
+    return found
+
+
+def _instants(written: float, received: float, event: dict, statuses, w, starts) -> dict[str, float]:
+    """The moments one request passed each part (seconds since the epoch)."""
+    record = statuses.get(event["data"]["request_id"])
+    at = {entry["status"]: _seconds(entry["at"]) for entry in record.timeline}
+    run = w.jobs.get_run(int(event["data"]["run_id"]))
+    task = run.tasks[0]
+    found = {"written": written, "received": received, "event_time": _seconds(event["eventTime"])}
+    found.update({k: at[k] for k in ("manifest_written", "job_started", "succeeded")})
+    found.update(
+        run_created=run.start_time / 1000,
+        task_start=task.start_time / 1000,
+        task_end=task.end_time / 1000,
+        run_end=run.end_time / 1000,
+    )
+    # sequential requests: the function invocations are the last ones before each status change
+    found["manifest_fn"] = max(
+        t for t, name in starts if name == "on_manifest_created" and t <= at["manifest_written"]
+    )
+    found["webhook_fn"] = max(t for t, name in starts if name == "job_events" and t <= at["succeeded"])
+    return found
 
 
 def main() -> None:
@@ -42,7 +102,8 @@ def main() -> None:
     parser.add_argument("--cities", type=int, default=10)
     args = parser.parse_args()
     cities = list(range(1, args.cities + 1))
-    sink = EventSink()
+    received_at: dict[str, float] = {}
+    sink = EventSink(on_event=lambda e: received_at.setdefault(e["data"].get("request_id", ""), time.time()))
     with tempfile.TemporaryDirectory() as state:
         stack = Stack(Path(state), in_memory=True, subscribers=[sink.url])
         try:
@@ -55,18 +116,22 @@ def main() -> None:
                 "start_date": "2024-03-01",
                 "end_date": "2024-05-31",
             }
-            e2e, bare, cold = [], [], []
+            statuses = RequestStatusStore(stack.connection_string)
+            w = stack.workspace_client()
+            e2e, bare, cold, hops = [], [], [], []
             warm = WarmPython()  # what the workspace runs tasks in: the same footing for the bare run
             log = Path(state) / "bare.log"
             job_file = ROOT / "databricks" / "src" / "extract_request.py"
             env = {**os.environ, "SPARK_REMOTE": f"sc://127.0.0.1:{stack.ports['sail']}"}
             for i in range(args.runs + 1):  # the first of each is a warm-up, not counted
                 request_id = f"bench-{uuid.uuid4().hex[:12]}"
-                began = time.perf_counter()
+                written, began = time.time(), time.perf_counter()
                 service.get_blob_client("manifests", f"{request_id}.json").upload_blob(json.dumps(manifest))
                 event = sink.wait_for(lambda e, r=request_id: e["data"].get("request_id") == r, timeout=300)
                 elapsed = time.perf_counter() - began
                 assert event["eventType"] == "Climatelake.Request.Succeeded", event
+                starts = _function_starts(Path(state) / "logs" / "functions.log")
+                at = _instants(written, received_at[request_id], event, statuses, w, starts)
                 command = [
                     sys.executable,
                     str(job_file),
@@ -97,6 +162,7 @@ def main() -> None:
                     e2e.append(elapsed)
                     bare.append(bare_elapsed)
                     cold.append(cold_elapsed)
+                    hops.append([at[b] - at[a] for _, a, b in HOPS])
         finally:
             warm.stop()
             stack.stop()
@@ -119,6 +185,12 @@ def main() -> None:
         f"min {min(e2e):.2f} s, max {max(e2e):.2f} s"
     )
     print(f"ratio e2e / bare: {e2e_med / bare_med:.2f}; pipeline overhead {e2e_med - bare_med:.2f} s")
+    print("hops of manifest written → completion event (ms: median, min, max):")
+    for n, (label, _, _) in enumerate(HOPS):
+        values = [h[n] * 1000 for h in hops]
+        print(f"  {label:<58} {statistics.median(values):6.0f} {min(values):6.0f} {max(values):6.0f}")
+    sums = [sum(h) * 1000 for h in hops]
+    print(f"  {'sum of the hops':<58} {statistics.median(sums):6.0f} {min(sums):6.0f} {max(sums):6.0f}")
 
 
 if __name__ == "__main__":
