@@ -27,11 +27,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from weather_pipeline import START, bare, generate_files, run_seconds, task_seconds  # noqa: E402
+from weather_pipeline import START, bare, bench_lake, generate_files, run_seconds, task_seconds  # noqa: E402
 
-from climatelake import bundle, sample_data  # noqa: E402
-from climatelake.bootstrap import prepare_storage, run_job, upload_weather_files  # noqa: E402
-from emulators.stack import Stack  # noqa: E402
+from climatelake import sample_data  # noqa: E402
+from climatelake.bootstrap import run_job, upload_weather_files  # noqa: E402
 
 
 def city_day(city: int, day: dt.date) -> dict[str, bytes]:
@@ -68,59 +67,45 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     files = generate_files(args.cities, args.days, args.cities_per_file, args.cache_dir)
     print(f"lake files: {len(files)} ({rows:,} rows) ready in {time.perf_counter() - started:.1f} s")
-    with tempfile.TemporaryDirectory() as folder:
-        stack = Stack(Path(folder), in_memory=True)
-        try:
-            stack.start(only=("azurite", "sail", "workspace"))
-            settings, w = stack.settings(), stack.workspace_client()
-            prepare_storage(settings)
-            bundle.deploy(
-                w, "local", {"storage_account": settings.storage_account, "catalog": settings.catalog}
-            )
-            from pyspark.sql import SparkSession
+    with bench_lake() as (_, settings, w, spark):
+        account = settings.storage_account
+        raw_root = f"abfss://raw@{account}.dfs.core.windows.net/weather"
+        out = f"abfss://lake@{account}.dfs.core.windows.net/bench/bare_daily"
 
-            spark = SparkSession.builder.remote(f"sc://127.0.0.1:{stack.ports['sail']}").create()
-            account = settings.storage_account
-            raw_root = f"abfss://raw@{account}.dfs.core.windows.net/weather"
-            out = f"abfss://lake@{account}.dfs.core.windows.net/bench/bare_daily"
+        first = city_day(1, START - dt.timedelta(days=1))
+        upload_weather_files(settings, first)
+        one_file = f"{raw_root}/{next(iter(first))}"
+        bare(spark, one_file, out)  # warm-up: the engine's first query
+        a = ingest(w, settings, "(a) one city-day file (24 rows) onto the empty lake")
 
-            first = city_day(1, START - dt.timedelta(days=1))
-            upload_weather_files(settings, first)
-            one_file = f"{raw_root}/{next(iter(first))}"
-            bare(spark, one_file, out)  # warm-up: the engine's first query
-            a = ingest(w, settings, "(a) one city-day file (24 rows) onto the empty lake")
+        started = time.perf_counter()
+        upload_weather_files(settings, files)
+        files.clear()
+        print(f"upload of the lake files: {time.perf_counter() - started:.1f} s")
+        ingest(w, settings, f"fill the lake ({rows:,} rows, full pipeline)")
+        silver = spark.table(f"{settings.catalog}.silver.weather_hourly").count()
+        print(f"silver rows: {silver:,}")
 
-            started = time.perf_counter()
-            upload_weather_files(settings, files)
-            files.clear()
-            print(f"upload of the lake files: {time.perf_counter() - started:.1f} s")
-            ingest(w, settings, f"fill the lake ({rows:,} rows, full pipeline)")
-            silver = spark.table(f"{settings.catalog}.silver.weather_hourly").count()
-            print(f"silver rows: {silver:,}")
+        runs = []
+        for n in (1, 2):
+            upload_weather_files(settings, city_day(1, end + dt.timedelta(days=n)))
+            runs.append(ingest(w, settings, f"(b{n}) one city-day file onto the {silver:,}-row lake"))
+        b = min(runs, key=lambda r: r["run"])
 
-            runs = []
-            for n in (1, 2):
-                upload_weather_files(settings, city_day(1, end + dt.timedelta(days=n)))
-                runs.append(ingest(w, settings, f"(b{n}) one city-day file onto the {silver:,}-row lake"))
-            b = min(runs, key=lambda r: r["run"])
-
-            bare_one = min(bare(spark, one_file, out) for _ in range(2))
-            bare_lake = min(bare(spark, raw_root, out) for _ in range(2))
-            print(
-                f"bare read+groupBy+Delta write, best of two: one city-day file {bare_one:.2f} s, "
-                f"the whole lake {bare_lake:.2f} s"
-            )
-            print(
-                "per task, (a) → best (b): "
-                + ", ".join(f"{k} {a[k]:.2f} → {b[k]:.2f} s" for k in a if k != "run")
-            )
-            print(
-                f"(b) / (a): {b['run'] / a['run']:.2f}× (target ≤ 2×); (a) = {a['run']:.2f} s, "
-                f"(b) = {b['run']:.2f} s; (b) / bare one file: {b['run'] / bare_one:.1f}×"
-            )
-            spark.stop()
-        finally:
-            stack.stop()
+        bare_one = min(bare(spark, one_file, out) for _ in range(2))
+        bare_lake = min(bare(spark, raw_root, out) for _ in range(2))
+        print(
+            f"bare read+groupBy+Delta write, best of two: one city-day file {bare_one:.2f} s, "
+            f"the whole lake {bare_lake:.2f} s"
+        )
+        print(
+            "per task, (a) → best (b): "
+            + ", ".join(f"{k} {a[k]:.2f} → {b[k]:.2f} s" for k in a if k != "run")
+        )
+        print(
+            f"(b) / (a): {b['run'] / a['run']:.2f}× (target ≤ 2×); (a) = {a['run']:.2f} s, "
+            f"(b) = {b['run']:.2f} s; (b) / bare one file: {b['run'] / bare_one:.1f}×"
+        )
     return 0
 
 

@@ -23,13 +23,16 @@ memory on free ports, generates the files with ``sample_data.weather_files`` (on
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import logging
 import multiprocessing
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -37,6 +40,7 @@ sys.path.insert(0, str(ROOT / "databricks" / "src"))
 
 from climatelake import bundle, sample_data  # noqa: E402
 from climatelake.bootstrap import prepare_storage, run_job, upload_weather_files  # noqa: E402
+from climatelake.settings import Settings  # noqa: E402
 from emulators.stack import Stack  # noqa: E402
 
 START = dt.date(2024, 1, 1)
@@ -141,6 +145,31 @@ def run_seconds(run) -> float:
     return (run.end_time - run.start_time) / 1000
 
 
+@contextlib.contextmanager
+def bench_lake() -> Iterator[tuple[Stack, Settings, Any, Any]]:
+    """The benches' stack: Azurite, Sail and the workspace stand-in in memory on free ports, storage prepared,
+    the bundle deployed; yields (stack, settings, workspace client, a Spark Connect session on Sail) and
+    stops the session and every process after (shared with ``weather_incremental.py``)."""
+    from pyspark.sql import SparkSession
+
+    with tempfile.TemporaryDirectory() as folder:
+        stack = Stack(Path(folder), in_memory=True)
+        try:
+            stack.start(only=("azurite", "sail", "workspace"))
+            settings, w = stack.settings(), stack.workspace_client()
+            prepare_storage(settings)
+            bundle.deploy(
+                w, "local", {"storage_account": settings.storage_account, "catalog": settings.catalog}
+            )
+            spark = SparkSession.builder.remote(f"sc://127.0.0.1:{stack.ports['sail']}").create()
+            try:
+                yield stack, settings, w, spark
+            finally:
+                spark.stop()
+        finally:
+            stack.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cities", type=int, default=1000)
@@ -158,78 +187,62 @@ def main(argv: list[str] | None = None) -> int:
         f"files: {len(files)} ({sum(map(len, files.values())) / 1e6:.0f} MB, {rows:,} rows) "
         f"ready in {time.perf_counter() - started:.1f} s"
     )
-    with tempfile.TemporaryDirectory() as folder:
-        stack = Stack(Path(folder), in_memory=True)
-        try:
-            stack.start(only=("azurite", "sail", "workspace"))
-            settings, w = stack.settings(), stack.workspace_client()
-            prepare_storage(settings)
-            bundle.deploy(
-                w, "local", {"storage_account": settings.storage_account, "catalog": settings.catalog}
-            )
-            started = time.perf_counter()
-            upload_weather_files(settings, files)
-            files.clear()
-            print(f"upload: {time.perf_counter() - started:.1f} s")
+    with bench_lake() as (stack, settings, w, spark):
+        started = time.perf_counter()
+        upload_weather_files(settings, files)
+        files.clear()
+        print(f"upload: {time.perf_counter() - started:.1f} s")
 
-            from pyspark.sql import SparkSession
+        account = settings.storage_account
+        raw_root = f"abfss://raw@{account}.dfs.core.windows.net/weather"
+        out = f"abfss://lake@{account}.dfs.core.windows.net/bench/bare_daily"
+        cold_s = bare(spark, raw_root, out)  # the engine's first query pays its warm-up
+        bare_s = min(bare(spark, raw_root, out) for _ in range(2))
+        print(
+            f"bare read+groupBy+Delta write: {bare_s:.1f} s ({rows / bare_s:,.0f} rows/s; "
+            f"{cold_s:.1f} s as the engine's first query)"
+        )
 
-            spark = SparkSession.builder.remote(f"sc://127.0.0.1:{stack.ports['sail']}").create()
-            account = settings.storage_account
-            raw_root = f"abfss://raw@{account}.dfs.core.windows.net/weather"
-            out = f"abfss://lake@{account}.dfs.core.windows.net/bench/bare_daily"
-            cold_s = bare(spark, raw_root, out)  # the engine's first query pays its warm-up
-            bare_s = min(bare(spark, raw_root, out) for _ in range(2))
-            print(
-                f"bare read+groupBy+Delta write: {bare_s:.1f} s ({rows / bare_s:,.0f} rows/s; "
-                f"{cold_s:.1f} s as the engine's first query)"
-            )
+        run = run_job(w, settings.ingest_job_name, timeout=dt.timedelta(hours=1))
+        pipeline_s = run_seconds(run)
+        tasks = _tasks(run)
+        print(f"pipeline bronze→silver→gold: {pipeline_s:.1f} s ({rows / pipeline_s:,.0f} rows/s; {tasks})")
+        print(f"pipeline / bare: {pipeline_s / bare_s:.2f}× (target ≤ 2×)")
+        silver = spark.table(f"{settings.catalog}.silver.weather_hourly").count()
+        print(f"silver rows: {silver:,}")
+        floor = floor_steps(
+            spark, raw_root, settings.catalog, f"abfss://lake@{account}.dfs.core.windows.net/bench/floor"
+        )
+        steps = ", ".join(f"{k} {v:.1f} s" for k, v in floor.items())
+        total = sum(floor.values())
+        print(f"floor, the required steps alone: {total:.1f} s = {total / bare_s:.2f}× bare ({steps})")
 
-            run = run_job(w, settings.ingest_job_name, timeout=dt.timedelta(hours=1))
-            pipeline_s = run_seconds(run)
-            tasks = _tasks(run)
-            print(
-                f"pipeline bronze→silver→gold: {pipeline_s:.1f} s ({rows / pipeline_s:,.0f} rows/s; {tasks})"
-            )
-            print(f"pipeline / bare: {pipeline_s / bare_s:.2f}× (target ≤ 2×)")
-            silver = spark.table(f"{settings.catalog}.silver.weather_hourly").count()
-            print(f"silver rows: {silver:,}")
-            floor = floor_steps(
-                spark, raw_root, settings.catalog, f"abfss://lake@{account}.dfs.core.windows.net/bench/floor"
-            )
-            steps = ", ".join(f"{k} {v:.1f} s" for k, v in floor.items())
-            total = sum(floor.values())
-            print(f"floor, the required steps alone: {total:.1f} s = {total / bare_s:.2f}× bare ({steps})")
+        run = run_job(w, settings.ingest_job_name, timeout=dt.timedelta(hours=1))
+        print(f"ingest re-run, no new files: {run_seconds(run):.1f} s ({_tasks(run)})")
+        end = START + dt.timedelta(days=args.days - 1)
+        extra = range(args.cities + 1, args.cities + 11)
+        upload_weather_files(settings, sample_data.weather_files(extra, START, end, cities_per_file=10))
+        run = run_job(w, settings.ingest_job_name, timeout=dt.timedelta(hours=1))
+        print(
+            f"ingest of one new file ({len(extra) * args.days * 24:,} rows, MERGE into silver): "
+            f"{run_seconds(run):.1f} s ({_tasks(run)})"
+        )
 
-            run = run_job(w, settings.ingest_job_name, timeout=dt.timedelta(hours=1))
-            print(f"ingest re-run, no new files: {run_seconds(run):.1f} s ({_tasks(run)})")
-            end = START + dt.timedelta(days=args.days - 1)
-            extra = range(args.cities + 1, args.cities + 11)
-            upload_weather_files(settings, sample_data.weather_files(extra, START, end, cities_per_file=10))
-            run = run_job(w, settings.ingest_job_name, timeout=dt.timedelta(hours=1))
-            print(
-                f"ingest of one new file ({len(extra) * args.days * 24:,} rows, MERGE into silver): "
-                f"{run_seconds(run):.1f} s ({_tasks(run)})"
-            )
-
-            request_rows = args.request_cities * args.days * 24
-            run = run_job(
-                w,
-                settings.weather_job_name,
-                request_id="bench_extract",
-                city_ids=",".join(str(c) for c in range(1, args.request_cities + 1)),
-                start_date=START.isoformat(),
-                end_date=(START + dt.timedelta(days=args.days - 1)).isoformat(),
-            )
-            request_s = run_seconds(run)
-            task_s = task_seconds(run)["extract_request"]
-            print(
-                f"request extraction: {request_rows:,} rows in {request_s:.1f} s run / {task_s:.1f} s task "
-                f"({request_rows / task_s:,.0f} rows/s per task)"
-            )
-            spark.stop()
-        finally:
-            stack.stop()
+        request_rows = args.request_cities * args.days * 24
+        run = run_job(
+            w,
+            settings.weather_job_name,
+            request_id="bench_extract",
+            city_ids=",".join(str(c) for c in range(1, args.request_cities + 1)),
+            start_date=START.isoformat(),
+            end_date=(START + dt.timedelta(days=args.days - 1)).isoformat(),
+        )
+        request_s = run_seconds(run)
+        task_s = task_seconds(run)["extract_request"]
+        print(
+            f"request extraction: {request_rows:,} rows in {request_s:.1f} s run / {task_s:.1f} s task "
+            f"({request_rows / task_s:,.0f} rows/s per task)"
+        )
     return 0
 
 
