@@ -161,3 +161,30 @@ def test_a_reader_sees_masks_and_a_pii_reader_sees_values(console: Console, loca
         assert masked["Phone"][0][-4:] == "".join(c for c in clear["Phone"][0] if c.isdigit())[-4:]
         assert masked["Name"] == clear["Name"] and masked["Salary band"] == clear["Salary band"]
     assert console.unexpected_errors() == [] and console.foreign == []
+
+
+def test_employees_page_through_the_api(console: Console, local_stack, role_keys):
+    """30 employees, pages of 25: older shows the API's second page, newer the first again."""
+    key = role_keys["reader"]
+    first = get(local_stack, "/v1/employees", key, limit=25)
+    second = get(local_stack, "/v1/employees", key, limit=25, cursor=first["next_cursor"])
+    page = console.page
+    console.sign_in(key, "#employees")
+    page.wait_for_selector("#view-employees[data-state=ready]")
+
+    def ids() -> list[str]:
+        rows = page.query_selector_all("#employees-table tbody tr")
+        return [r.get_attribute("data-employee-id") for r in rows]
+
+    assert ids() == [str(e["employee_id"]) for e in first["employees"]]
+    assert page.is_disabled("#employees-prev") and page.is_enabled("#employees-next")
+    page.click("#employees-next")
+    page.wait_for_selector(f"#employees-table tr[data-employee-id='{second['employees'][0]['employee_id']}']")
+    assert ids() == [str(e["employee_id"]) for e in second["employees"]]
+    assert page.is_enabled("#employees-prev") and page.is_disabled("#employees-next") == (
+        second.get("next_cursor") is None
+    )
+    page.click("#employees-prev")
+    page.wait_for_selector(f"#employees-table tr[data-employee-id='{first['employees'][0]['employee_id']}']")
+    assert ids() == [str(e["employee_id"]) for e in first["employees"]]
+    assert console.unexpected_errors() == [] and console.foreign == []

@@ -4,6 +4,7 @@
 
 import { apiJson } from "./api.js";
 import { $, h } from "./dom.js";
+import { cursorPager } from "./pager.js";
 
 const COLUMNS = [
   ["employee_id", "Id"],
@@ -32,59 +33,41 @@ function cell(row, column, masked) {
 }
 
 export function initEmployees() {
-  const cursors = [null];
-  const older = $("#employees-next");
-  const newer = $("#employees-prev");
-  let next = null;
-
-  async function load() {
-    const view = $("#view-employees");
-    view.dataset.state = "loading";
-    const query = new URLSearchParams({ limit: String(PAGE) });
-    const cursor = cursors[cursors.length - 1];
-    if (cursor) query.set("cursor", cursor);
-    const page = await apiJson(`/v1/employees?${query}`);
-    const masked = new Set(page.masked || []);
-    next = page.next_cursor;
-    $("#employees-table thead").replaceChildren(
-      h(
-        "tr",
-        {},
-        COLUMNS.map(([column, label]) =>
-          h("th", { scope: "col", class: masked.has(column) ? "masked-head" : null }, label),
-        ),
-      ),
-    );
-    $("#employees-table tbody").replaceChildren(
-      ...page.employees.map((row) =>
+  const view = $("#view-employees");
+  return cursorPager({
+    older: $("#employees-next"),
+    newer: $("#employees-prev"),
+    async fetchPage(cursor) {
+      view.dataset.state = "loading";
+      const query = new URLSearchParams({ limit: String(PAGE) });
+      if (cursor) query.set("cursor", cursor);
+      return apiJson(`/v1/employees?${query}`);
+    },
+    render(page) {
+      const masked = new Set(page.masked || []);
+      $("#employees-table thead").replaceChildren(
         h(
           "tr",
-          { dataset: { employeeId: row.employee_id } },
-          COLUMNS.map(([column]) => cell(row, column, masked.has(column))),
+          {},
+          COLUMNS.map(([column, label]) =>
+            h("th", { scope: "col", class: masked.has(column) ? "masked-head" : null }, label),
+          ),
         ),
-      ),
-    );
-    $("#employees-role").textContent = masked.size
-      ? `Your key's role sees ${[...masked].join(", ")} masked (a pii_reader sees the values).`
-      : "Your key's role sees the decrypted values: every read is audited as revealing PII.";
-    view.dataset.masked = [...masked].join(",");
-    older.disabled = !next;
-    newer.disabled = cursors.length === 1;
-    view.dataset.state = "ready";
-  }
-
-  older.addEventListener("click", () => {
-    if (next) cursors.push(next);
-    load();
-  });
-  newer.addEventListener("click", () => {
-    if (cursors.length > 1) cursors.pop();
-    load();
-  });
-  return {
-    show() {
-      cursors.splice(1);
-      return load();
+      );
+      $("#employees-table tbody").replaceChildren(
+        ...page.employees.map((row) =>
+          h(
+            "tr",
+            { dataset: { employeeId: row.employee_id } },
+            COLUMNS.map(([column]) => cell(row, column, masked.has(column))),
+          ),
+        ),
+      );
+      $("#employees-role").textContent = masked.size
+        ? `Your key's role sees ${[...masked].join(", ")} masked (a pii_reader sees the values).`
+        : "Your key's role sees the decrypted values: every read is audited as revealing PII.";
+      view.dataset.masked = [...masked].join(",");
+      view.dataset.state = "ready";
     },
-  };
+  });
 }

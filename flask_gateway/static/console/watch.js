@@ -3,6 +3,7 @@
 
 import { ApiError, api, apiJson } from "./api.js";
 import { $, h, showMessage, utc } from "./dom.js";
+import { cursorPager } from "./pager.js";
 
 export const STEPS = [
   ["accepted", "Accepted"],
@@ -84,47 +85,29 @@ export async function follow(requestId, onChange, signal) {
   return null;
 }
 
-/** The caller's requests, a page at a time (the API's cursor paging; newer pages kept as a stack). */
+/** The caller's requests, a page at a time (the API's cursor paging, ``pager.js``). */
 export function initRequestList() {
-  const cursors = [null];
-  const older = $("#requests-older");
-  const newer = $("#requests-newer");
-  let next = null;
-
-  async function load() {
-    const cursor = cursors[cursors.length - 1];
-    const query = new URLSearchParams({ limit: String(PAGE) });
-    if (cursor) query.set("cursor", cursor);
-    const page = await apiJson(`/v1/requests?${query}`);
-    next = page.next_cursor;
-    const rows = page.requests.map((record) =>
-      h(
-        "tr",
-        { dataset: { requestId: record.request_id, status: record.status } },
-        h("td", {}, h("a", { href: `#request/${encodeURIComponent(record.request_id)}` }, record.request_id)),
-        h("td", {}, h("span", { class: `badge ${record.status}` }, statusLabel(record.status))),
-        h("td", {}, utc(record.timeline?.[0]?.at)),
-        h("td", { class: "num" }, record.row_count ?? ""),
-      ),
-    );
-    $("#requests-table tbody").replaceChildren(...rows);
-    $("#requests-empty").hidden = rows.length > 0 || cursors.length > 1;
-    older.disabled = !next;
-    newer.disabled = cursors.length === 1;
-  }
-
-  older.addEventListener("click", () => {
-    if (next) cursors.push(next);
-    load();
-  });
-  newer.addEventListener("click", () => {
-    if (cursors.length > 1) cursors.pop();
-    load();
-  });
-  return {
-    show() {
-      cursors.splice(1);
-      return load();
+  return cursorPager({
+    older: $("#requests-older"),
+    newer: $("#requests-newer"),
+    async fetchPage(cursor) {
+      const query = new URLSearchParams({ limit: String(PAGE) });
+      if (cursor) query.set("cursor", cursor);
+      return apiJson(`/v1/requests?${query}`);
     },
-  };
+    render(page, first) {
+      const rows = page.requests.map((record) =>
+        h(
+          "tr",
+          { dataset: { requestId: record.request_id, status: record.status } },
+          h("td", {}, h("a", { href: `#request/${encodeURIComponent(record.request_id)}` }, record.request_id)),
+          h("td", {}, h("span", { class: `badge ${record.status}` }, statusLabel(record.status))),
+          h("td", {}, utc(record.timeline?.[0]?.at)),
+          h("td", { class: "num" }, record.row_count ?? ""),
+        ),
+      );
+      $("#requests-table tbody").replaceChildren(...rows);
+      $("#requests-empty").hidden = rows.length > 0 || !first;
+    },
+  });
 }
