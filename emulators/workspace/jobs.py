@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from emulators.common.records import RecordStore
@@ -72,12 +73,16 @@ class Jobs:
         self.store = store
         self.host_url = host_url
         self.changed = threading.Condition(store.lock)
+        #: ``(settings, caller) → principal`` a job runs as: its ``run_as``, checked, else the caller
+        #: (``run_identity.resolve_run_as``, set by the workspace); the default takes the caller
+        self.run_as: Callable[[dict[str, Any], str], str] = lambda settings, caller: caller
         self._recover_lost_runs()
 
     # jobs ---------------------------------------------------------------------------------------
     def create(self, settings: dict[str, Any], principal: str) -> int:
         if not settings.get("tasks"):
             raise invalid("A job needs at least one task.")
+        run_as = self.run_as(settings, principal)
         job_id = self.store.next_id("job", start=1001)
         self.store.put(
             "job",
@@ -85,7 +90,7 @@ class Jobs:
             {
                 "job_id": job_id,
                 "creator_user_name": principal,
-                "run_as_user_name": principal,
+                "run_as_user_name": run_as,
                 "created_time": _now_ms(),
                 "settings": settings,
             },
@@ -108,18 +113,28 @@ class Jobs:
             jobs = [j for j in jobs if j["settings"].get("name") == name]
         return jobs
 
-    def reset(self, job_id: Any, settings: dict[str, Any]) -> None:
+    def reset(self, job_id: Any, settings: dict[str, Any], principal: str = "") -> None:
+        """Replace the settings; a ``run_as`` left out runs the job as its creator again."""
         if not settings.get("tasks"):
             raise invalid("A job needs at least one task.")
         with self.store.lock:
             record = self.get(job_id)
+            if settings.get("run_as"):
+                record["run_as_user_name"] = self.run_as(settings, principal or record["creator_user_name"])
+            else:
+                record["run_as_user_name"] = record["creator_user_name"]
             record["settings"] = settings
             self.store.put("job", f"{record['job_id']:012d}", record)
 
     def update(
-        self, job_id: Any, new_settings: dict[str, Any] | None, fields_to_remove: list[str] | None
+        self,
+        job_id: Any,
+        new_settings: dict[str, Any] | None,
+        fields_to_remove: list[str] | None,
+        principal: str = "",
     ) -> None:
-        """Partial update: top-level fields replaced, ``tasks``/``job_clusters`` merged by their keys."""
+        """Partial update: top-level fields replaced, ``tasks``/``job_clusters`` merged by their keys; a
+        changed or removed ``run_as`` changes ``run_as_user_name`` (removed: the creator)."""
         with self.store.lock:
             record = self.get(job_id)
             settings = dict(record["settings"])
@@ -141,6 +156,12 @@ class Jobs:
                     settings.pop(field, None)
             if not settings.get("tasks"):
                 raise invalid("A job needs at least one task.")
+            if "run_as" in (new_settings or {}) or "run_as" in (fields_to_remove or []):
+                record["run_as_user_name"] = (
+                    self.run_as(settings, principal or record["creator_user_name"])
+                    if settings.get("run_as")
+                    else record["creator_user_name"]
+                )
             record["settings"] = settings
             self.store.put("job", f"{record['job_id']:012d}", record)
 
@@ -172,6 +193,7 @@ class Jobs:
                 raise invalid(f"Job parameters {sorted(unknown)} are not defined in job {job['job_id']}.")
             values = {**declared, **{k: str(v) for k, v in (job_parameters or {}).items()}}
             run = self._new_run(job["job_id"], job["settings"], principal, "JOB_RUN")
+            run["run_as_user_name"] = job.get("run_as_user_name") or job["creator_user_name"]
             run["job_parameters"] = [
                 {"name": k, "default": declared[k], "value": values[k]} for k in declared
             ]
@@ -195,6 +217,7 @@ class Jobs:
             settings = {k: v for k, v in body.items() if k not in ("idempotency_token", "run_name")}
             settings["name"] = body.get("run_name") or "Untitled"
             run = self._new_run(None, settings, principal, "SUBMIT_RUN")
+            run["run_as_user_name"] = self.run_as(settings, principal)
             run["job_parameters"] = []
             self.store.put("run", f"{run['run_id']:012d}", run)
             if token:

@@ -39,6 +39,7 @@ from emulators.workspace.openlineage import OpenLineageEmitter
 from emulators.workspace.principals import Directory
 from emulators.workspace.privileges import Privileges
 from emulators.workspace.routes import BLUEPRINTS
+from emulators.workspace.run_identity import RunIdentity, resolve_run_as
 from emulators.workspace.runner import RunExecutor
 from emulators.workspace.secret_acls import SecretAcls
 from emulators.workspace.secrets import Secrets, load_key
@@ -155,6 +156,11 @@ class Workspace:
         )
         self.audit = AuditLog(RecordStore(config.data_dir / "audit.sqlite"))
         self.access = Access(self.privileges, self.audit)
+        # job runs act as their job's run_as principal: its checked setting, its run tokens, plan checks
+        self.jobs.run_as = lambda settings, caller: resolve_run_as(
+            settings, caller, self.principals, self.access.is_workspace_admin
+        )
+        self.executor.identity = RunIdentity(self.principals, self.access)
         self.governance = Governance(self.store, self.catalog, config.groups)
         # column masks' is_account_group_member reads the directory's (transitive) membership
         self.governance.is_member = self.principals.is_member

@@ -48,13 +48,13 @@ def list_jobs():
 
 def reset_job():
     data = body()
-    _jobs().reset(data.get("job_id"), data.get("new_settings") or {})
+    _jobs().reset(data.get("job_id"), data.get("new_settings") or {}, g.principal)
     return jsonify({})
 
 
 def update_job():
     data = body()
-    _jobs().update(data.get("job_id"), data.get("new_settings"), data.get("fields_to_remove"))
+    _jobs().update(data.get("job_id"), data.get("new_settings"), data.get("fields_to_remove"), g.principal)
     return jsonify({})
 
 

@@ -1,0 +1,220 @@
+"""Who a job run acts as (issue 16): the job's ``run_as`` principal, its short-lived run token, and the Unity
+Catalog checks of the plans its Spark session sends (state and behaviour; no HTTP, no gRPC).
+
+``run_as`` (Jobs API 2.2 ``JobRunAs``, databricks-sdk's ``service/jobs.py``): ``{"user_name": <email>}`` or
+``{"service_principal_name": <applicationId>}``; without it a job runs as its creator ("If not specified,
+the job runs as the user who created the job"). ``run_as_user_name`` of jobs/get shows the principal either
+way. Who may set it (:func:`resolve_run_as`), as documented:
+
+- ``user_name``: "Non-admin users can only set this field to their own email" — a workspace admin may name
+  any active user ("Restrict workspace admins": "Workspace admins can change the job run as setting to
+  service principals they have the Service Principal User role on or to any user in their workspace");
+- ``service_principal_name``: "Setting this field requires the ``servicePrincipal/user`` role". The
+  stand-in keeps no service principal roles (they are account-level on Databricks), so the choice here is:
+  a workspace admin holds the role on every service principal (as account admins hold Service Principal
+  Manager on all of them), and a service principal may name itself; any other caller is refused 403
+  ``PERMISSION_DENIED``;
+- ``group_name`` is not supported (400 ``INVALID_PARAMETER_VALUE``); so is a ``run_as`` naming none or two.
+
+A name that is no active user / service principal answers 400 ``INVALID_PARAMETER_VALUE`` ``Principal:
+UserName(<name>) does not exist`` (``ServicePrincipalName(…)``), the wording Databricks gives.
+
+The run's credentials (:class:`RunIdentity`): on Databricks a task gets short-lived credentials of the run's
+identity, never its creator's token. Here each task run gets a token of the ``run_as`` principal minted
+through the directory (``principals.py``; lifetime the job's ``timeout_seconds`` plus a minute, else a day)
+in ``DATABRICKS_TOKEN``, revoked when the task ends, so every REST call the task makes with databricks-sdk
+is checked as that principal by the routes' existing checks.
+
+The Spark session (:class:`PlanAccess`): Sail reaches the catalog with one server-wide token, so the checks
+are made where a Databricks cluster makes them for its session user — on the task's Spark Connect channel
+(``connect_proxy.py``), before an ``ExecutePlanRequest`` is forwarded: each catalog table it reads needs
+``SELECT``, each it writes ``MODIFY``, a table it creates ``CREATE TABLE`` on the schema, all with
+``USE CATALOG`` + ``USE SCHEMA`` (``privileges.missing``), each decision an audit row of the ``run_as``
+principal (``generateTemporaryTableCredential`` / ``createTable`` with ``job_id``/``run_id``). A refusal is
+``[INSUFFICIENT_PERMISSIONS] Insufficient privileges: User does not have SELECT on Table '…'. SQLSTATE:
+42501`` (what Databricks says for a statement). Metastore admins by name pass without a decision, as in
+``statement_access.py``.
+
+LIMITATIONS: only ``ExecutePlan`` is checked: ``AnalyzePlan`` (a DataFrame's schema, ``explain``) and
+catalog listings through the Spark session are answered by Sail with its own token. Paths that are not a
+catalog table's location (raw CSV files, a scratch folder) are left alone, as are names not in the catalog
+(temporary views stand for the tables they read; an unknown name the engine answers). SQL text is read with
+sqlglot (``statement_access.tables_touched``); SQL it cannot read is refused for non-admins, as statements
+are. Writes by path to a table's location need ``MODIFY`` on that table.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from emulators.workspace.access import Access
+from emulators.workspace.audit import Caller
+from emulators.workspace.errors import ApiError, invalid, permission_denied
+from emulators.workspace.principals import Directory
+
+log = logging.getLogger("workspace.run_identity")
+
+#: a day: a task without ``timeout_seconds`` still gets a token that ends (revoked at the task's end anyway)
+_DEFAULT_TOKEN_SECONDS = 24 * 3600
+
+
+def resolve_run_as(
+    settings: dict[str, Any],
+    caller: str,
+    directory: Directory | None,
+    is_workspace_admin: Callable[[str], bool],
+) -> str:
+    """The principal a job with ``settings`` runs as when ``caller`` creates or changes it (see above)."""
+    run_as = settings.get("run_as")
+    if not run_as:
+        return caller
+    if not isinstance(run_as, dict):
+        raise invalid("run_as must be an object with user_name or service_principal_name.")
+    given = {k: v for k, v in run_as.items() if v}
+    if "group_name" in given:
+        raise invalid("run_as.group_name is not supported by the local workspace.")
+    if len(given) != 1 or next(iter(given)) not in ("user_name", "service_principal_name"):
+        raise invalid("Exactly one of run_as.user_name and run_as.service_principal_name must be set.")
+    field_name, name = next(iter(given.items()))
+    kind, label = (
+        ("user", "UserName") if field_name == "user_name" else ("service_principal", "ServicePrincipalName")
+    )
+    record = directory.find(str(name), kind) if directory is not None else None
+    if directory is not None and (record is None or record.get("active") is False):
+        raise invalid(f"Principal: {label}({name}) does not exist")
+    principal = Directory.name_of(record) if record is not None else str(name)
+    if principal.lower() == caller.lower() or is_workspace_admin(caller):
+        return principal
+    if kind == "user":
+        raise permission_denied(
+            f"Non-admin users can only set run_as.user_name to their own email ({caller})."
+        )
+    raise permission_denied(
+        f"{caller} does not have the servicePrincipal/user role on service principal {principal}."
+    )
+
+
+@dataclass
+class RunToken:
+    principal: str
+    value: str
+    token_id: str
+
+
+class RunIdentity:
+    """Run tokens and plan checks for job runs (the runner's way into the directory and the privileges)."""
+
+    def __init__(self, directory: Directory, access: Access) -> None:
+        self.directory = directory
+        self.access = access
+
+    def mint(self, principal: str, run: dict[str, Any], task_key: str) -> RunToken:
+        """A token of ``principal`` for one task run; ApiError if the principal no longer exists."""
+        timeout = run["job_settings"].get("timeout_seconds")
+        lifetime = int(timeout) + 60 if timeout else _DEFAULT_TOKEN_SECONDS
+        made = self.directory.create_token(
+            principal, f"job run {run['run_id']} task {task_key}", lifetime, created_by="jobs"
+        )
+        return RunToken(principal, made["token_value"], made["token_info"]["token_id"])
+
+    def revoke(self, token: RunToken) -> None:
+        try:
+            self.directory.delete_token(None, token.token_id)
+        except ApiError:  # already gone
+            pass
+
+    def plan_access(self, principal: str, run: dict[str, Any], task_key: str) -> PlanAccess:
+        return PlanAccess(self.access, principal, {"job_id": run.get("job_id"), "run_id": run["run_id"]})
+
+
+class Refused(Exception):
+    """A plan the run's principal may not execute: ``message`` in Databricks' words, for the client."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass
+class Touched:
+    """Catalog names a plan uses (lower-case ``catalog.schema.table``; schemas ``catalog.schema``)."""
+
+    reads: set[str] = field(default_factory=set)
+    writes: set[str] = field(default_factory=set)
+    #: tables a plan writes that may not exist yet: MODIFY if they do, else CREATE TABLE on the schema
+    creates: set[str] = field(default_factory=set)
+    #: SQL ``CREATE TABLE|VIEW`` (not temporary): CREATE TABLE on these schemas
+    creates_in_schema: set[str] = field(default_factory=set)
+    #: SQL ``DROP TABLE|VIEW``: the owner (of it or a parent), MANAGE or a metastore admin
+    drops: set[str] = field(default_factory=set)
+    unreadable: bool = False
+
+
+class PlanAccess:
+    """Decides the tables one task's plans use, for the run's principal; raises :class:`Refused`."""
+
+    def __init__(self, access: Access, principal: str, params: dict[str, Any]) -> None:
+        self.access = access
+        self.privileges = access.privileges
+        self.principal = principal
+        self.caller = Caller(principal, user_agent="job-run")
+        self.params = {k: v for k, v in params.items() if v is not None}
+
+    @property
+    def exempt(self) -> bool:
+        """A metastore admin by name: no decision (``statement_access.py`` does the same)."""
+        return self.principal.lower() in self.privileges.admins
+
+    def check(self, touched: Touched) -> None:
+        if touched.unreadable:
+            raise Refused(
+                "[INSUFFICIENT_PERMISSIONS] Insufficient privileges: the local workspace cannot tell which "
+                "tables this statement uses, so it is not run for a principal that is not a metastore "
+                "admin. SQLSTATE: 42501"
+            )
+        try:
+            for name in sorted(touched.drops):
+                if (securable := self._resolve("TABLE", name)) is not None:
+                    params = {"full_name_arg": name, **self.params}
+                    self.access.manage(self.caller, "deleteTable", securable, params)
+            for schema in sorted(touched.creates_in_schema):
+                self._create(schema)
+            for name in sorted(touched.creates - touched.writes):
+                if self._resolve("TABLE", name) is not None:
+                    touched.writes.add(name)
+                else:
+                    self._create(name.rsplit(".", 1)[0])
+            for privilege, operation, names in (
+                ("SELECT", "READ", touched.reads),
+                ("MODIFY", "READ_WRITE", touched.writes),
+            ):
+                for name in sorted(names):
+                    if name.startswith("system.") or ".information_schema." in name:
+                        continue
+                    securable = self._resolve("TABLE", name)
+                    if securable is None:
+                        continue  # not in the catalog: the engine answers
+                    params = {"table_full_name": name, "operation": operation, **self.params}
+                    self.access.use(
+                        self.caller, "generateTemporaryTableCredential", securable, privilege, params
+                    )
+        except ApiError as error:
+            if error.status == 403:
+                raise Refused(
+                    f"[INSUFFICIENT_PERMISSIONS] Insufficient privileges: {error.message} SQLSTATE: 42501"
+                ) from None
+            raise
+
+    def _create(self, schema: str) -> None:
+        securable = self._resolve("SCHEMA", schema)
+        if securable is not None:
+            self.access.use(self.caller, "createTable", securable, "CREATE_TABLE", dict(self.params))
+
+    def _resolve(self, kind: str, name: str):
+        try:
+            return self.privileges.resolve(kind, name)
+        except ApiError:
+            return None
