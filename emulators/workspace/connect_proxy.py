@@ -29,6 +29,7 @@ finished through ReattachExecute counts when the first stream ends; TLS (``use_s
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -39,6 +40,7 @@ from typing import Any
 import grpc
 
 from emulators.workspace.lineage import Extracted, extract
+from emulators.workspace.run_identity import Refused, Touched
 
 log = logging.getLogger("workspace.connect_proxy")
 
@@ -87,6 +89,16 @@ def normalize_path(path: str) -> str:
     return path.strip().rstrip("/")
 
 
+def parse_request(request_bytes: bytes) -> Any:
+    """The ExecutePlanRequest of the bytes a client sent, or None (not ours to judge: the engine answers)."""
+    from pyspark.sql.connect.proto import base_pb2
+
+    try:
+        return base_pb2.ExecutePlanRequest.FromString(request_bytes)
+    except Exception:
+        return None
+
+
 class PlanRecorder:
     """Turns the ExecutePlanRequests of one Spark session into table lineage (no gRPC here: testable alone).
 
@@ -117,11 +129,11 @@ class PlanRecorder:
     # entry points ---------------------------------------------------------------------------------
     def inspect(self, request_bytes: bytes) -> Callable[[], None] | None:
         """Parse one ExecutePlanRequest; returns what to record once it succeeded (None: nothing to)."""
-        from pyspark.sql.connect.proto import base_pb2
+        return self.commit_for(parse_request(request_bytes))
 
-        try:
-            request = base_pb2.ExecutePlanRequest.FromString(request_bytes)
-        except Exception:  # not ours to judge: the engine answers it
+    def commit_for(self, request: Any) -> Callable[[], None] | None:
+        """What to record of a parsed ExecutePlanRequest once it succeeded (None: nothing to)."""
+        if request is None:
             return None
         plan = request.plan
         if plan.HasField("root"):
@@ -149,6 +161,91 @@ class PlanRecorder:
                 entry.columns.setdefault(column, set()).update(s for s in found if s[0] != target)
         answer.writes = [e for e in merged.values() if e.sources or e.columns]
         return answer
+
+    # what a plan uses, before it runs (the run's privilege checks, run_identity.PlanAccess) -----------
+    def touched(self, request: Any) -> Touched:
+        """The catalog tables a parsed ExecutePlanRequest reads, writes and creates, resolved as lineage
+        resolves them (temporary views stand for their sources, a path for the table stored there)."""
+        found = Touched()
+        plan = request.plan
+        if plan.HasField("root"):
+            self._touch_reads(found, self._relation_sources(plan.root))
+            return found
+        if not plan.HasField("command"):
+            return found
+        command = plan.command
+        kind = command.WhichOneof("command_type")
+        if kind == "write_operation":
+            op = command.write_operation
+            self._touch_reads(found, self._relation_sources(op.input))
+            if op.HasField("table"):
+                if table := self._table(op.table.table_name):
+                    insert = op.table.save_method == op.SaveTable.TABLE_SAVE_METHOD_INSERT_INTO
+                    (found.writes if insert else found.creates).add(table)
+            elif (path := op.path or op.options.get("path")) and (
+                table := self._path_table(normalize_path(path))
+            ):
+                found.writes.add(table)
+        elif kind == "write_operation_v2":
+            op = command.write_operation_v2
+            self._touch_reads(found, self._relation_sources(op.input))
+            if table := self._table(op.table_name):
+                creating = op.mode in (op.MODE_CREATE, op.MODE_CREATE_OR_REPLACE, op.MODE_REPLACE)
+                (found.creates if creating else found.writes).add(table)
+        elif kind == "merge_into_table_command":
+            op = command.merge_into_table_command
+            self._touch_reads(found, self._relation_sources(op.source_table_plan))
+            if table := self._table(op.target_table_name):
+                found.writes.add(table)
+        elif kind == "create_dataframe_view":
+            self._touch_reads(found, self._relation_sources(command.create_dataframe_view.input))
+        elif kind == "sql_command":
+            op = command.sql_command
+            text = op.input.sql.query if op.HasField("input") and op.input.HasField("sql") else op.sql
+            if text:
+                self._touch_sql(found, text)
+        return found
+
+    def _table_known(self, tree: Any) -> bool:
+        """Whether the table a CREATE names is in the catalog already (its columns are known)."""
+        from sqlglot import exp
+
+        target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+        name = self._qualified(target) if isinstance(target, exp.Table) else None
+        return bool(name) and self._columns_of(name) is not None
+
+    def _touch_reads(self, found: Touched, sources: _Sources) -> None:
+        found.reads |= sources.tables
+        found.reads |= {t for p in sources.paths if (t := self._path_table(p))}
+
+    def _touch_sql(self, found: Touched, sql: str) -> None:
+        from sqlglot import exp
+
+        from emulators.workspace.statement_access import parse_statement, tables_touched
+
+        tree = parse_statement(sql)
+        if tree is None:
+            found.unreadable = True
+            return
+        if isinstance(tree, exp.Create) and tree.find(exp.TemporaryProperty) is not None:
+            if isinstance(tree.expression, exp.Query):  # a temporary view: its query's reads
+                self._touch_reads(found, self._sql_sources(tree.expression))
+            return
+        used = tables_touched(sql, self._engine_defaults)
+        if used is None:
+            found.unreadable = True
+            return
+        found.reads |= used.reads
+        found.writes |= used.writes
+        if not (isinstance(tree, exp.Create) and tree.args.get("exists") and self._table_known(tree)):
+            found.creates_in_schema |= used.creates_in_schema  # IF NOT EXISTS of a table there: no create
+        found.drops |= used.drops
+        for table in tree.find_all(exp.Table):  # a temporary view read: the tables it reads
+            if table.name and not table.db:
+                with self._lock:
+                    view = self._views.get(table.name.lower())
+                if view is not None:
+                    self._touch_reads(found, view)
 
     # commands and queries -------------------------------------------------------------------------
     def _commit_query(self, relation: Any) -> None:
@@ -406,12 +503,40 @@ def _relay_error(error: grpc.RpcError, context: grpc.ServicerContext) -> None:
     context.abort(code, error.details() if hasattr(error, "details") else str(error))
 
 
-class _Forwarder(grpc.GenericRpcHandler):
-    """Relays every method to the engine's channel without (de)serialising messages."""
+def _refuse(context: grpc.ServicerContext, message: str) -> None:
+    """End the call as a Spark Connect server ends it for an ``AnalysisException``: status INTERNAL with a
+    ``google.rpc.Status`` whose ``ErrorInfo`` carries ``classes``, ``errorClass`` and ``sqlState`` (what
+    pyspark's ``convert_exception`` reads: the client raises ``pyspark.errors.AnalysisException``)."""
+    from google.rpc import code_pb2, error_details_pb2, status_pb2
+    from grpc_status import rpc_status
 
-    def __init__(self, channel: grpc.Channel, recorder: PlanRecorder) -> None:
+    info = error_details_pb2.ErrorInfo(
+        reason="org.apache.spark.sql.AnalysisException",
+        domain="org.apache.spark",
+        metadata={
+            "classes": json.dumps(["org.apache.spark.sql.AnalysisException"]),
+            "errorClass": "INSUFFICIENT_PERMISSIONS",
+            "sqlState": "42501",
+            "messageParameters": "{}",
+        },
+    )
+    status = status_pb2.Status(code=code_pb2.INTERNAL, message=message)
+    status.details.add().Pack(info)
+    context.abort_with_status(rpc_status.to_status(status))
+
+
+#: decides a parsed ExecutePlanRequest before it is forwarded: returns, or raises ``Refused``
+Guard = Callable[[Any], None]
+
+
+class _Forwarder(grpc.GenericRpcHandler):
+    """Relays every method to the engine's channel without (de)serialising messages (an ExecutePlanRequest
+    is parsed to be read, and forwarded as the bytes that came)."""
+
+    def __init__(self, channel: grpc.Channel, recorder: PlanRecorder, guard: Guard | None = None) -> None:
         self.channel = channel
         self.recorder = recorder
+        self.guard = guard
         self.kinds = _method_kinds()
         self._handlers: dict[str, grpc.RpcMethodHandler] = {}
         self._lock = threading.Lock()
@@ -460,7 +585,19 @@ class _Forwarder(grpc.GenericRpcHandler):
     def _stream(
         self, multicallable: Any, request: Any, context: grpc.ServicerContext, inspect: bool = False
     ) -> Iterator[bytes]:
-        commit = self.recorder.inspect(request) if inspect else None
+        commit = None
+        if inspect:
+            parsed = parse_request(request)
+            if self.guard is not None and parsed is not None:
+                try:
+                    self.guard(parsed)
+                except Refused as refused:
+                    _refuse(context, refused.message)
+                except Exception as exc:  # fail closed: an unchecked plan never reaches the engine
+                    log.exception("the privilege check of a plan failed")
+                    message = f"The local workspace could not check the plan: {exc}"
+                    context.abort(grpc.StatusCode.INTERNAL, message)
+            commit = self.recorder.commit_for(parsed)
         call = multicallable(request, metadata=_forwarded_metadata(context), timeout=_timeout(context))
         context.add_callback(call.cancel)
         try:
@@ -486,13 +623,19 @@ class _Forwarder(grpc.GenericRpcHandler):
 class ConnectProxy:
     """A Spark Connect server on a free local port that relays to ``upstream`` (``host:port``)."""
 
-    def __init__(self, upstream: str, recorder: PlanRecorder | None = None, workers: int = 16) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        recorder: PlanRecorder | None = None,
+        workers: int = 16,
+        guard: Guard | None = None,
+    ) -> None:
         self.upstream = upstream
         self.recorder = recorder or PlanRecorder()
         self._channel = grpc.insecure_channel(upstream, options=_UNLIMITED)
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="connect-proxy"),
-            handlers=[_Forwarder(self._channel, self.recorder)],
+            handlers=[_Forwarder(self._channel, self.recorder, guard)],
             options=_UNLIMITED,
         )
         self.port = 0

@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from emulators.workspace.connect_proxy import ConnectProxy, PlanRecorder, proxied_remote, split_remote
+from emulators.workspace.errors import ApiError
 from emulators.workspace.jobs import Jobs, _state, _status
+from emulators.workspace.run_identity import PlanAccess, RunIdentity
 from emulators.workspace.warm_python import WarmPython, WarmTask
 
 log = logging.getLogger("workspace.runner")
@@ -120,6 +122,9 @@ class RunExecutor:
         warm = os.environ.get("CLIMATELAKE_WORKSPACE_WARM_TASKS", "1") != "0"
         self._warm = WarmPython() if warm else None  # spark_python_task files fork from a warm Python
         self._run_threads: list[threading.Thread] = []
+        #: the run's principal for tokens and plan checks (``run_identity.py``); None: the configured
+        #: ``task_env`` token and no checks (set by the workspace once its directory exists)
+        self.identity: RunIdentity | None = None
         self._thread = threading.Thread(target=self._dispatch, name="run-dispatcher", daemon=True)
         self._prewarm_thread = threading.Thread(target=self._prewarm, name="runner-prewarm", daemon=True)
 
@@ -331,25 +336,55 @@ class RunExecutor:
         env["PYTHONUNBUFFERED"] = "1"
         if python_path:
             env["PYTHONPATH"] = os.pathsep.join([*python_path, *filter(None, [env.get("PYTHONPATH")])])
-        proxy = self._start_proxy(env)
+        token, plan_access = None, None
+        if self.identity is not None:  # the run's own identity, not the configured token (run_identity.py)
+            principal = run.get("run_as_user_name") or run["creator_user_name"]
+            try:
+                token = self.identity.mint(principal, run, spec["task_key"])
+            except ApiError as exc:
+                return "FAILED", f"The run cannot act as {principal}: {exc.message}"
+            env["DATABRICKS_TOKEN"] = token.value
+            plan_access = self.identity.plan_access(principal, run, spec["task_key"])
+        try:
+            proxy = self._start_proxy(env, plan_access)
+        except Exception as exc:  # no unchecked Spark session for a run's principal
+            if token is not None:
+                self.identity.revoke(token)
+            log.exception("Spark Connect proxy did not start")
+            return "INTERNAL_ERROR", f"The task's Spark Connect channel did not start: {exc}"
         try:
             warm = "spark_python_task" in spec and not python_path
             return self._run_process(run, spec, task, command, cwd, env, log_path, deadline, warm=warm)
         finally:
+            if token is not None:
+                self.identity.revoke(token)
             if proxy is not None:
                 self._finish_proxy(proxy, run, spec, task)
 
-    def _start_proxy(self, env: dict[str, str]) -> ConnectProxy | None:
-        """A Spark Connect proxy for one task run; the task's SPARK_REMOTE then points at it."""
+    def _start_proxy(self, env: dict[str, str], plan_access: PlanAccess | None = None) -> ConnectProxy | None:
+        """A Spark Connect proxy for one task run; the task's SPARK_REMOTE then points at it. It records
+        lineage (``lineage``) and, with ``plan_access``, checks each plan for the run's principal — then a
+        proxy that does not start fails the task (raises) rather than run it unchecked."""
         remote = env.get("SPARK_REMOTE", "")
         upstream = split_remote(remote)
-        if self.lineage is None or upstream is None:
+        if upstream is None or (self.lineage is None and plan_access is None):
             return None
-        try:
-            lineage = self.lineage
+        lineage = self.lineage
+        if lineage is not None:
             recorder = PlanRecorder(lineage.columns_of, lineage.engine_defaults, lineage.table_at)
-            proxy = ConnectProxy(upstream[0], recorder).start()
-        except Exception:  # no lineage rather than no run
+        else:
+            recorder = PlanRecorder()
+        guard = None
+        if plan_access is not None and not plan_access.exempt:
+
+            def guard(request: Any) -> None:
+                plan_access.check(recorder.touched(request))
+
+        try:
+            proxy = ConnectProxy(upstream[0], recorder, guard=guard).start()
+        except Exception:
+            if guard is not None:
+                raise
             log.exception("Spark Connect proxy did not start; the task runs without lineage")
             return None
         env["SPARK_REMOTE"] = proxied_remote(remote, proxy.port)
@@ -360,7 +395,8 @@ class RunExecutor:
     ) -> None:
         try:
             proxy.stop()
-            assert self.lineage is not None
+            if self.lineage is None:
+                return
             self.lineage.task_finished(run, {**task, "task_key": spec["task_key"]}, proxy.recorder.result())
         except Exception:
             log.exception("lineage of task %s of run %s failed", spec["task_key"], run["run_id"])
