@@ -1,0 +1,233 @@
+"""Job runs act as their job's ``run_as`` principal (issue 16), through databricks-sdk unchanged, with
+Azurite + Sail + the workspace stand-in: the task's ``DATABRICKS_TOKEN`` is a short-lived token of that
+principal (``w.current_user.me()`` inside the task, revoked after the run), and its Spark session's
+plans are checked on the task's Spark Connect channel: a read without ``SELECT`` or a write without
+``MODIFY`` fails the run with ``[INSUFFICIENT_PERMISSIONS]`` (pyspark's AnalysisException), grants and
+revokes take effect on the next run, and every denial is a row of ``system.access.audit``.
+
+The stand-in runs in-process on the port the stack gave Sail's catalog (as in
+tests/test_uc_privileges_sql.py); only the stack's own principal (Sail's) is a metastore admin, named
+explicitly."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import textwrap
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from azure.storage.blob import BlobServiceClient
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.errors import BadRequest, PermissionDenied, Unauthenticated
+from databricks.sdk.service.catalog import PermissionsChange, Privilege
+from databricks.sdk.service.jobs import JobRunAs, RunResultState, SparkPythonTask, Task
+from databricks.sdk.service.sql import StatementState
+
+from climatelake.settings import AZURITE_ACCOUNT
+from emulators.stack import Stack
+from emulators.workspace.testing import InProcessWorkspace
+
+pytestmark = pytest.mark.stack
+CATALOG = "climatelake"  # the catalog the stack's Sail is configured with
+ADMIN = "local-user@climatelake.dev"
+P = Privilege
+
+TASK = textwrap.dedent(
+    """
+    import os, sys
+    action, table = sys.argv[1], sys.argv[2]
+    if action == "whoami":
+        from databricks.sdk import WorkspaceClient
+        print("ME=" + WorkspaceClient().current_user.me().user_name)
+        print("TOKEN=" + os.environ["DATABRICKS_TOKEN"])
+        sys.exit(0)
+    from pyspark.sql import SparkSession
+    spark = SparkSession.builder.getOrCreate()
+    if action == "read":
+        print("ROWS=%d" % spark.table(table).count())
+    elif action == "write":
+        spark.sql(f"INSERT INTO {table} VALUES (3, 'Rome')")
+        print("WROTE")
+    """
+)
+
+
+@dataclass
+class World:
+    ws: InProcessWorkspace
+    admin: WorkspaceClient
+    alice: WorkspaceClient
+    alice_name: str
+    sp: str  # the service principal's applicationId
+    table: str
+    script: str
+
+
+def sql(w: WorkspaceClient, statement: str) -> list[list[str]]:
+    answer = w.statement_execution.execute_statement(
+        statement=statement, warehouse_id="local", wait_timeout="30s"
+    )
+    assert answer.status.state == StatementState.SUCCEEDED, (statement, answer.status)
+    return (answer.result.data_array if answer.result else None) or []
+
+
+def grant(w: WorkspaceClient, kind: str, name: str, principal: str, *privileges: Privilege, remove=False):
+    change = PermissionsChange(principal=principal, **{"remove" if remove else "add": list(privileges)})
+    w.grants.update(kind, name, changes=[change])
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    root = Path(tmp_path_factory.mktemp("job-run-as"))
+    stack = Stack(root / "stack", in_memory=True)
+    ws = None
+    try:
+        stack.start(only=("azurite", "sail"))
+        BlobServiceClient.from_connection_string(stack.connection_string).create_container("lake")
+        ws = InProcessWorkspace(
+            root / "workspace",
+            port=stack.ports["workspace"],
+            tokens={stack.workspace_token: ADMIN},
+            metastore_admins=[ADMIN],
+            managed_root=f"abfss://lake@{AZURITE_ACCOUNT}.dfs.core.windows.net/unity",
+            storage_connection_string=stack.connection_string,
+            sql_engine_remote=f"sc://127.0.0.1:{stack.ports['sail']}",
+            host_url=stack.url("workspace"),
+            task_env={
+                "SPARK_REMOTE": f"sc://127.0.0.1:{stack.ports['sail']}",
+                "DATABRICKS_HOST": stack.url("workspace"),
+                "DATABRICKS_TOKEN": stack.workspace_token,  # what run_as replaces
+            },
+        ).start()
+        admin = ws.client(stack.workspace_token, retry_timeout_seconds=30)
+        suffix = uuid.uuid4().hex[:6]
+        sp = admin.service_principals.create(display_name=f"jobs-{suffix}").application_id
+        alice_name = f"alice-{suffix}@example.com"
+        admin.users.create(user_name=alice_name)
+        token = admin.api_client.do("POST", "/api/2.0/local/tokens", body={"principal": alice_name})
+        admin.catalogs.create(name=CATALOG)
+        sql(admin, f"CREATE SCHEMA {CATALOG}.gold")
+        table = f"{CATALOG}.gold.daily"
+        sql(admin, f"CREATE TABLE {table} (id INT, city STRING)")
+        sql(admin, f"INSERT INTO {table} VALUES (1, 'Oslo'), (2, 'Lima')")
+        script = root / "task.py"
+        script.write_text(TASK)
+        yield World(
+            ws, admin, ws.client(token["token_value"], retry_timeout_seconds=30), alice_name, sp, table,
+            str(script),
+        )
+    finally:
+        if ws is not None:
+            ws.stop()
+        stack.stop()
+
+
+def make_job(w: WorkspaceClient, world: World, action: str, run_as: JobRunAs | None = None) -> int:
+    task = Task(
+        task_key="main",
+        spark_python_task=SparkPythonTask(python_file=world.script, parameters=[action, world.table]),
+    )
+    return w.jobs.create(name=f"{action}-{uuid.uuid4().hex[:6]}", tasks=[task], run_as=run_as).job_id
+
+
+def run(w: WorkspaceClient, job_id: int):
+    """The finished run and its task's logs (the waiter returns on TERMINATED whatever the result)."""
+    finished = w.jobs.run_now_and_wait(job_id, timeout=dt.timedelta(seconds=120))
+    output = w.jobs.get_run_output(finished.tasks[0].run_id)
+    return finished, output.logs or ""
+
+
+def assert_denied(finished, needle: str) -> str:
+    message = finished.state.state_message
+    assert finished.state.result_state == RunResultState.FAILED, message
+    assert "[INSUFFICIENT_PERMISSIONS]" in message and needle in message, message
+    assert "AnalysisException" in message and "SQLSTATE: 42501" in message, message
+    return message
+
+
+def test_run_as_is_shown_and_checked(world: World):
+    admin, alice = world.admin, world.alice
+    job = make_job(admin, world, "read", JobRunAs(service_principal_name=world.sp))
+    assert admin.jobs.get(job).run_as_user_name == world.sp
+    assert admin.jobs.get(job).creator_user_name == ADMIN
+    with pytest.raises(BadRequest, match="does not exist"):
+        make_job(admin, world, "read", JobRunAs(service_principal_name=str(uuid.uuid4())))
+    with pytest.raises(BadRequest, match="does not exist"):
+        make_job(admin, world, "read", JobRunAs(user_name="nobody@example.com"))
+    # a non-admin may name only themselves (no servicePrincipal/user role here)
+    with pytest.raises(PermissionDenied):
+        make_job(alice, world, "read", JobRunAs(service_principal_name=world.sp))
+    with pytest.raises(PermissionDenied):
+        make_job(alice, world, "read", JobRunAs(user_name=ADMIN))
+    mine = make_job(alice, world, "read", JobRunAs(user_name=world.alice_name))
+    assert alice.jobs.get(mine).run_as_user_name == world.alice_name
+
+
+def test_task_token_is_the_run_as_principals_and_ends_with_the_run(world: World):
+    job = make_job(world.admin, world, "whoami", JobRunAs(service_principal_name=world.sp))
+    finished, logs = run(world.admin, job)
+    assert finished.state.result_state == RunResultState.SUCCESS, finished.state
+    assert f"ME={world.sp}" in logs, logs
+    token = re.search(r"TOKEN=(\S+)", logs).group(1)
+    with pytest.raises(Unauthenticated):
+        world.ws.client(token).current_user.me()
+
+
+def test_job_without_run_as_runs_as_its_creator(world: World):
+    job = make_job(world.alice, world, "whoami")
+    assert world.alice.jobs.get(job).run_as_user_name == world.alice_name
+    finished, logs = run(world.alice, job)
+    assert finished.state.result_state == RunResultState.SUCCESS, finished.state
+    assert f"ME={world.alice_name}" in logs, logs
+    # and its Spark session is alice's: she has no grants on the table
+    reader = make_job(world.alice, world, "read")
+    assert_denied(run(world.alice, reader)[0], f"on Catalog '{CATALOG}'")
+
+
+def test_read_denied_granted_and_revoked(world: World):
+    admin, sp, table = world.admin, world.sp, world.table
+    job = make_job(admin, world, "read", JobRunAs(service_principal_name=sp))
+    assert_denied(run(admin, job)[0], f"USE CATALOG on Catalog '{CATALOG}'")
+    grant(admin, "catalog", CATALOG, sp, P.USE_CATALOG)
+    grant(admin, "schema", f"{CATALOG}.gold", sp, P.USE_SCHEMA)
+    assert_denied(run(admin, job)[0], f"User does not have SELECT on Table '{table}'")
+    grant(admin, "table", table, sp, P.SELECT)
+    finished, logs = run(admin, job)
+    assert finished.state.result_state == RunResultState.SUCCESS, finished.state
+    assert "ROWS=" in logs, logs
+    grant(admin, "table", table, sp, P.SELECT, remove=True)
+    assert_denied(run(admin, job)[0], f"SELECT on Table '{table}'")
+
+
+def test_write_needs_modify(world: World):
+    admin, sp, table = world.admin, world.sp, world.table
+    grant(admin, "catalog", CATALOG, sp, P.USE_CATALOG)
+    grant(admin, "schema", f"{CATALOG}.gold", sp, P.USE_SCHEMA)
+    grant(admin, "table", table, sp, P.SELECT)
+    job = make_job(admin, world, "write", JobRunAs(service_principal_name=sp))
+    assert_denied(run(admin, job)[0], f"User does not have MODIFY on Table '{table}'")
+    assert sql(admin, f"SELECT count(*) FROM {table} WHERE id = 3") == [["0"]]
+    grant(admin, "table", table, sp, P.MODIFY)
+    finished, logs = run(admin, job)
+    assert finished.state.result_state == RunResultState.SUCCESS, finished.state
+    assert sql(admin, f"SELECT count(*) FROM {table} WHERE id = 3") == [["1"]]
+    grant(admin, "table", table, sp, P.MODIFY, P.SELECT, remove=True)
+
+
+def test_denials_are_in_system_access_audit(world: World):
+    rows = sql(
+        world.admin,
+        "SELECT action_name, request_params['table_full_name'], request_params['operation'], "
+        "response.status_code, response.error_message FROM system.access.audit "
+        f"WHERE user_identity.email = '{world.sp}' AND response.status_code = 403 "
+        "AND request_params['job_id'] IS NOT NULL",
+    )
+    found = {(r[0], r[1], r[2], r[3]) for r in rows}
+    read = ("generateTemporaryTableCredential", world.table, "READ", "403")
+    write = ("generateTemporaryTableCredential", world.table, "READ_WRITE", "403")
+    assert {read, write} <= found, rows
+    assert any("SELECT on Table" in r[4] for r in rows) and any("MODIFY on Table" in r[4] for r in rows)
