@@ -5,6 +5,7 @@ deletion one BlobDeleted, and a restart of the stand-in neither repeats nor miss
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -258,3 +259,59 @@ def test_all_containers_when_none_are_listed(tmp_path: Path, azurite: Stack, hoo
     finally:
         grid.stop()
         service.delete_container(name)
+
+
+def test_a_small_container_is_polled_more_often_than_a_costly_one(
+    tmp_path: Path, azurite: Stack, container: str, hook: Webhook
+):
+    """The wait after a poll follows its cost (issue 18): a small container is listed again long before the
+    topic's poll interval (0.2 s, the config's default), a costly listing waits the whole interval."""
+    BlobServiceClient.from_connection_string(azurite.connection_string).get_container_client(
+        container
+    ).upload_blob("one.json", b"1")
+    grid = blob_grid(tmp_path, azurite, container, hook)
+    try:
+        watcher = grid.standin.watchers[0]
+        wait_events(hook, 1)
+        assert watcher.interval == 0.2
+        waits = []
+        for _ in range(5):
+            watcher.poll()
+            waits.append(watcher.next_wait())
+        assert min(waits) < 0.1, f"waits {waits} after listings of {watcher.last_listing_seconds:.4f} s"
+        assert min(waits) >= 0.02
+        for _ in range(8):  # listings of a container of ≈ 1,000 blobs, as they cost here
+            watcher._listings.append(0.06)
+        assert watcher.next_wait() == 0.2
+    finally:
+        grid.stop()
+
+
+def test_the_watcher_wakes_delivery_only_after_its_commit(
+    tmp_path: Path, azurite: Stack, container: str, hook: Webhook
+):
+    """The scheduler takes ``wakeup`` and then the store's lock (``next_due``); the watcher used to publish
+    (and so take ``wakeup``) inside its store transaction — the other order, a deadlock waiting to happen.
+    Every acquisition of ``wakeup`` is checked: none may come from a thread holding the store's lock."""
+    grid = blob_grid(tmp_path, azurite, container, hook)
+    try:
+        store_lock = grid.grid.store.lock
+        wrong: list[str] = []
+
+        class CheckedCondition(type(grid.grid.wakeup)):
+            def __enter__(self):
+                if store_lock._is_owned():
+                    wrong.append(threading.current_thread().name)
+                return super().__enter__()
+
+        grid.grid.wakeup = CheckedCondition()
+        grid.grid.notify()  # the scheduler waits on the new condition from its next round
+        client = BlobServiceClient.from_connection_string(azurite.connection_string).get_container_client(
+            container
+        )
+        for n in range(3):
+            client.upload_blob(f"n{n}.json", b"1")
+        wait_events(hook, 3)
+        assert not wrong, f"wakeup taken under the store's lock by {sorted(set(wrong))}"
+    finally:
+        grid.stop()

@@ -49,7 +49,8 @@ LIMITATIONS (where it is kinder or different than Azure):
   changes its ETag and so yields a BlobCreated (Azure: none); a blob created and deleted within one poll
   interval yields nothing; ``clientRequestId``/``requestId`` are made up; only the configured containers
   are watched (all of them when ``containers`` is left out), by one storage system topic per stand-in.
-  Blob events are delivered at up to one poll interval (0.2 s) after the write.
+  Blob events are delivered up to one poll interval after the write: ≈ 50 ms for a small container, at
+  most the topic's poll interval (0.2 s) for large ones (blob_watcher.py).
 - CloudEvents input is never delivered as Event Grid schema (nor does Azure); converted CloudEvents keep
   the Event Grid ``subject`` as is (with its leading ``/``).
 """

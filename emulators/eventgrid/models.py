@@ -242,9 +242,20 @@ class EventGrid:
                 self._save(sub.replace(provisioning_state=FAILED, validation=None))
 
     # publishing -----------------------------------------------------------------------------------
-    def publish(self, topic_name: str, events: list[dict[str, Any]], published: float | None = None) -> int:
+    def publish(
+        self,
+        topic_name: str,
+        events: list[dict[str, Any]],
+        published: float | None = None,
+        *,
+        notify: bool = True,
+    ) -> int:
         """Queue one delivery per event and matching active subscription, committed before returning (the
-        caller answers 200 only after this). Events no subscription wants are dropped, as on Azure."""
+        caller answers 200 only after this). Events no subscription wants are dropped, as on Azure.
+
+        ``notify=False``: a caller publishing inside its own store transaction wakes the scheduler itself
+        once it has committed. Waking it here would take ``wakeup`` while holding the store's lock, and the
+        scheduler takes them the other way round (``wakeup``, then the store for ``next_due``): a deadlock."""
         topic = self.topic(topic_name)
         subs = [s for s in self.subscriptions(topic.name) if s.active]
         now = published if published is not None else time.time()
@@ -262,7 +273,8 @@ class EventGrid:
                 rows.append((sub.key, str(event.get("id", "")), body, now, expires))
         if rows:
             self.store.add_deliveries(rows)
-            self.notify()
+            if notify:
+                self.notify()
         return len(rows)
 
     def notify(self) -> None:
