@@ -45,10 +45,30 @@ class TableSnapshot:
 
 def table_snapshot(w: WorkspaceClient, settings: Settings, full_name: str) -> TableSnapshot:
     location = w.tables.get(full_name).storage_location
-    options = storage_options(settings)
-    version = DeltaTable(location, storage_options=options).version()
-    rows = pl.scan_delta(location, storage_options=options, version=version).select(pl.len()).collect().item()
+    version, rows = delta_version_and_rows(location, storage_options(settings))
     return TableSnapshot(full_name, location, version, rows)
+
+
+def delta_version_and_rows(location: str, options: dict[str, str]) -> tuple[int, int]:
+    """The Delta table's current version and its row count at that version, from one read of its log.
+
+    Why from the log: the completion of every request needs both, and opening the table twice (once for the
+    version, once more to scan) cost as much again (≈ 20 ms against Azurite). Each add action's statistics
+    carry ``numRecords`` (Delta protocol, "Per-file Statistics"; Databricks and Sail write it), so the sum
+    over the snapshot's files is the row count without reading a data file. The statistics are optional,
+    and with deletion vectors a file's ``numRecords`` still counts the rows deleted from it: then the rows
+    are counted by a scan of the same snapshot instead."""
+    table = DeltaTable(location, storage_options=options)
+    version = table.version()
+    reader_features = table.protocol().reader_features or []
+    if "deletionVectors" not in reader_features:
+        actions = pl.DataFrame(table.get_add_actions(flatten=True))
+        if actions.height == 0:
+            return version, 0
+        if "num_records" in actions.columns and actions["num_records"].null_count() == 0:
+            return version, int(actions["num_records"].sum())
+    rows = pl.scan_delta(table).select(pl.len()).collect().item()
+    return version, int(rows)
 
 
 def read_table(
