@@ -12,7 +12,7 @@ from typing import Any
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.jobs import RunResultState
 
-from climatelake import bundle, cities, sample_data
+from climatelake import bundle, cities, sample_data, table_docs
 from climatelake.settings import Settings
 from climatelake.status import RequestStatusStore
 from climatelake.storage import all_containers, blob_service, ensure_containers
@@ -92,4 +92,12 @@ def bootstrap(
     registry = upload_city_registry(settings)
     files = upload_sample_weather(settings, city_ids, start, end)
     run = run_job(w, settings.ingest_job_name)
-    return {"jobs": jobs, "raw_files": files, "registry": registry, "ingest_run_id": run.run_id}
+    # after the run: the tables exist now; only comments that differ are set (issue 16)
+    comments = table_docs.apply_comments(w, settings.sql_warehouse_id, settings.catalog)
+    return {
+        "jobs": jobs,
+        "raw_files": files,
+        "registry": registry,
+        "ingest_run_id": run.run_id,
+        "comments_set": len(comments),
+    }
