@@ -16,6 +16,7 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import NotFound
 from databricks.sdk.service.jobs import Run
 
+from climatelake import table_docs
 from climatelake.lake import request_table_name, table_snapshot
 from functions import clients
 from functions.completion import finish
@@ -57,6 +58,7 @@ def handle_job_event(event_type: str, run_id: int) -> None:
     timings = {"run_id": run_id, "job_started_at_ms": run.start_time, "job_ended_at_ms": run.end_time}
     if result == "SUCCESS":
         snapshot = table_snapshot(w, settings, request_table_name(settings, request_id))
+        document(w, settings.sql_warehouse_id, snapshot.full_name)
         finish(
             request_id,
             "succeeded",
@@ -69,6 +71,16 @@ def handle_job_event(event_type: str, run_id: int) -> None:
         message = (run.state.state_message if run.state else "") or f"job run ended {result}"
         drop_partial_result(w, request_table_name(settings, request_id))
         finish(request_id, "failed", reason=f"job run {run_id} {result}: {message}", **timings)
+
+
+def document(w: WorkspaceClient, warehouse_id: str, full_name: str) -> None:
+    """Set the result table's documented comments before the request is reported succeeded
+    (climatelake.table_docs: the request job's Spark session cannot). A failure is logged, not raised: the
+    rows are there and correct, and a request must not fail for its table's description."""
+    try:
+        table_docs.document_table(w, warehouse_id, full_name)
+    except Exception:
+        log.exception("could not set the comments of %s", full_name)
 
 
 def _outcome(run: Run) -> str:

@@ -45,7 +45,7 @@ from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
 
-from climatelake import pii
+from climatelake import pii, table_docs
 
 RAW_COLUMNS = ("Employee_id", "Name", "Email", "Phone", "Hire_date", "Salary")
 DEFAULT_DECLARED = "email=email,phone=phone,salary=salary"
@@ -320,6 +320,10 @@ def main() -> None:
 
     if table_exists(spark, name):
         gov.set_tags(w, args.warehouse_id, name, policy)
+        # the documented comments of the tables this job writes (only those that differ; issue 16)
+        for written in (name, ledger_name, quarantine_name):
+            if table_exists(spark, written):
+                table_docs.document_table(w, args.warehouse_id, written)
         if args.masks_sql:
             secret = pii.key_secret_name(version)
             gov.apply_masks(w, args.warehouse_id, args.masks_sql, args.catalog, args.secret_scope, secret)
