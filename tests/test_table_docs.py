@@ -160,6 +160,8 @@ def test_every_table_and_column_has_a_comment(documented):
         warehouse_id=warehouse,
     )
     assert dict(tables.rows)["employees"] == table_docs.TABLES["silver.employees"].comment
+    (described,) = run_sql(w, f"DESCRIBE TABLE {catalog}.gold.cities", warehouse_id=warehouse)
+    assert {r[0]: r[2] for r in described.rows} == table_docs.TABLES["gold.cities"].columns
 
 
 @pytest.mark.stack
