@@ -11,7 +11,8 @@ statements, ``system.access.audit`` in SQL),
 ``sql_functions.py`` (``secret()`` and AES functions for the engine),
 ``sharing.py`` / ``sharing_sql.py`` / ``sharing_delta.py`` (models: state and behaviour, no HTTP),
 ``credentials.py`` (SAS vending), ``runner.py`` (job runs in worker processes), ``connect_proxy.py`` (each
-task's Spark Connect channel, read for job lineage), ``openlineage.py`` (OpenLineage events), ``faults.py``
+task's Spark Connect channel, read for job lineage and checked for the run's principal), ``run_identity.py``
+(a job's ``run_as``: run tokens and plan checks), ``openlineage.py`` (OpenLineage events), ``faults.py``
 (injected 429/503), ``routes/`` (one module per API family), ``errors.py`` (every error body made in one
 place), ``server.py`` (auth, wiring; ``python -m emulators.workspace``), ``testing.py`` (in-process, for
 tests).
@@ -47,6 +48,14 @@ Served (see README "What the workspace stand-in serves"):
   ``system.access.audit`` is a SQL table for metastore admins; ``COMMENT ON CATALOG|SCHEMA|TABLE|COLUMN``
   and ``ALTER COLUMN … COMMENT`` set the records' comments (``tables/get``, information_schema,
   ``DESCRIBE TABLE``).
+- Job runs as their job's principal (issue 16, ``run_identity.py``): ``run_as`` ``user_name`` /
+  ``service_principal_name`` in job settings (workspace admins any principal, others only themselves;
+  unknown → 400 ``INVALID_PARAMETER_VALUE``), ``run_as_user_name`` in jobs/get (the creator without it);
+  each task run gets a token of that principal in ``DATABRICKS_TOKEN`` (revoked when the task ends), so its
+  REST calls are checked as it; its Spark session's ``ExecutePlan`` requests are checked on the task's
+  Spark Connect proxy before they reach Sail (``SELECT`` read, ``MODIFY`` written, ``CREATE TABLE`` for a
+  new table, with the path; audited with ``job_id``/``run_id``), a refusal failing the task with pyspark's
+  ``AnalysisException`` ``[INSUFFICIENT_PERMISSIONS] … SQLSTATE: 42501`` (the run FAILED with it).
 - Notification destinations 2.0 (``notification_destinations.py``): generic webhooks (and e-mail, kept
   only); a job's ``webhook_notifications`` naming one by id post to its URL.
 - Workspace files 2.0 (``workspace_files.py``): mkdirs, import, export, get-status, list, delete — where a
@@ -56,7 +65,7 @@ Served (see README "What the workspace stand-in serves"):
   runs/submit, runs/get, runs/list, runs/cancel, runs/delete (finished runs only), runs/get-output (by a
   task's own run id, as Databricks; a multi-task run answers 400); a missing run is 400
   ``INVALID_PARAMETER_VALUE`` "Run <id> does not exist." (databricks-sdk's ResourceDoesNotExist);
-  ``spark_python_task`` and
+  ``run_as``, ``spark_python_task`` and
   ``python_wheel_task`` run in worker processes against Sail (Python files forked from a warm
   interpreter, ``warm_python.py``), ``depends_on``, queueing at
   ``max_concurrent_runs``, ``timeout_seconds``, ``webhook_notifications``.
@@ -132,8 +141,10 @@ LIMITATIONS:
   directory's (``principals.py``: the configured groups and SCIM groups, transitive).
 - Privileges (interim, issue 16 stays open): the principals of ``WorkspaceConfig.tokens`` are metastore
   admins unless ``metastore_admins`` names others, and metastore admins pass every check (data reads too,
-  unlike Databricks) — the product has no grants of its own yet. Not enforced yet: job runs' ``run_as``,
-  path credentials; of Delta Sharing only adding and removing tables is checked (``Access.update_share``:
+  unlike Databricks) — the product has no grants of its own yet. Not enforced yet: path credentials; of a
+  job run's Spark session only ``ExecutePlan`` (not ``AnalyzePlan``: schemas, ``explain``; nor reads of
+  files inside a table's folder by another path; raw files are no tables and stay unchecked; limits in
+  ``run_identity.py``); of Delta Sharing only adding and removing tables is checked (``Access.update_share``:
   the share's owner or MANAGE, and the owner's SELECT on a table added), not the other share and
   recipient calls; ``EXTERNAL_USE_SCHEMA`` is not asked for credentials;
   metastore admins' allowed metadata reads and statements are not logged. Grants to a principal deleted

@@ -21,6 +21,15 @@ included, so streams (ExecutePlan, ReattachExecute) and client streams (AddArtif
 An operation counts once its ExecutePlan stream ended without error (a failed write made no lineage); it is
 recorded before the stream's last message is passed on, so the job's next request always sees it.
 
+Access (issue 16): with a ``guard`` (the runner's, for a run whose principal is not a metastore admin), each
+ExecutePlanRequest is parsed once and decided before it is forwarded — :meth:`PlanRecorder.touched` gives the
+tables it reads, writes and creates with the same resolution as lineage, ``run_identity.PlanAccess`` decides
+them. A refusal ends the call as a Spark Connect server ends it for an ``AnalysisException`` (``_refuse``:
+INTERNAL with a ``google.rpc.ErrorInfo`` holding ``classes``, ``errorClass``, ``sqlState``), so unmodified
+pyspark raises ``pyspark.errors.AnalysisException``; nothing reaches the engine. Allowed requests are
+forwarded as the bytes that came. Cost: ≈ 0.14 ms p50 for ``spark.table(t).count()``, ≈ 0.5 ms for a
+``spark.sql`` INSERT … SELECT (sqlglot), measured in-process on 2026-12-07.
+
 LIMITATIONS: one session per task is assumed for temporary views (names are not keyed by session id);
 ``USE CATALOG``/``USE SCHEMA`` are not followed (unqualified names get the engine's defaults); file paths
 that are no table (raw CSV files) are left out; an operation whose ExecutePlan stream is cut and then
