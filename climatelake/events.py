@@ -19,12 +19,17 @@ FAILED = "Climatelake.Request.Failed"
 DATA_VERSION = "1.0"
 
 
-def request_event(event_type: str, request_id: str, data: dict[str, Any]) -> EventGridEvent:
+def request_event(
+    event_type: str, request_id: str, data: dict[str, Any], event_id: str | None = None
+) -> EventGridEvent:
+    """A request's event; ``event_id`` keeps a re-published event's id (subscribers dedupe on it)."""
+    extra = {"id": event_id} if event_id else {}
     return EventGridEvent(
         subject=f"/requests/{request_id}",
         event_type=event_type,
         data={"request_id": request_id, **data},
         data_version=DATA_VERSION,
+        **extra,
     )
 
 

@@ -294,6 +294,6 @@ def get_lineage(request_id: str):
             "delta_version": details.get("delta_version"),
             "row_count": details.get("row_count"),
         }
-    if "completion_event" in details:
+    if "completion_event" in details and details.get("event_published"):
         lineage["event"] = {**details["completion_event"], "subject": f"/requests/{request_id}"}
     return jsonify(lineage)

@@ -3,8 +3,9 @@
 The final status is written first (ETag-conditional, so only one caller wins); the event is built from the
 stored record and marked published afterwards. If publishing fails, the caller raises and is retried (Event
 Grid, or the job webhook), and the retry publishes the event the first attempt did not. Two racing retries
-can publish twice: subscribers get at-least-once delivery, as from Event Grid itself, and should dedupe on
-``request_id``.
+can publish twice, and so can a retry after a publish whose mark was lost: always with the same event id
+(stored before publishing), so subscribers get at-least-once delivery, as from Event Grid itself, and
+dedupe on the event's ``id``.
 
 A request made with a ``callback_url`` also gets the event POSTed there (Event Grid schema, one event in an
 array, ``aeg-event-type: Notification`` like an Event Grid webhook): one attempt with a 10 s timeout, best
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 from typing import Any
 
 import requests
@@ -35,11 +37,16 @@ def finish(request_id: str, status: str, **details: Any) -> None:
         return
     data = {k: v for k, v in record.details.items() if k not in INTERNAL}
     event_type = events.SUCCEEDED if record.status == "succeeded" else events.FAILED
-    event = events.request_event(event_type, request_id, data)
+    # The event's id is stored before it is published, so a retry after a publish whose "published" mark
+    # was lost (storage down between the two, tests/reliability/test_r7_*) sends the same event again: one
+    # event id per request, which subscribers dedupe on (Event Grid's own delivery is at-least-once).
+    event_id = (record.details.get("completion_event") or {}).get("id")
+    if not event_id:
+        event_id = str(uuid.uuid4())
+        store.add_details(request_id, completion_event={"id": event_id, "type": event_type})
+    event = events.request_event(event_type, request_id, data, event_id=event_id)
     clients.publisher().publish(event)
-    store.add_details(
-        request_id, event_published=True, completion_event={"id": str(event.id), "type": event_type}
-    )
+    store.add_details(request_id, event_published=True)
     callback = record.details.get("callback_url")
     if callback:
         _post_callback(callback, event)
