@@ -232,7 +232,7 @@ class PlanRecorder:
 
         from emulators.workspace.statement_access import parse_statement, tables_touched
 
-        tree = parse_statement(sql)
+        tree = parse_statement(sql)  # once: tables_touched reads the same tree
         if tree is None:
             found.unreadable = True
             return
@@ -240,7 +240,7 @@ class PlanRecorder:
             if isinstance(tree.expression, exp.Query):  # a temporary view: its query's reads
                 self._touch_reads(found, self._sql_sources(tree.expression))
             return
-        used = tables_touched(sql, self._engine_defaults)
+        used = tables_touched(sql, self._engine_defaults, tree)
         if used is None:
             found.unreadable = True
             return

@@ -100,8 +100,9 @@ def parse_statement(sql: str):
     return trees[0] if len(trees) == 1 else None
 
 
-def tables_touched(sql: str, defaults: Defaults) -> Touched | None:
-    """What one statement reads, writes, creates and drops; None when sqlglot cannot read it."""
+def tables_touched(sql: str, defaults: Defaults, tree: Any = None) -> Touched | None:
+    """What one statement reads, writes, creates and drops; None when sqlglot cannot read it. ``tree``:
+    ``sql`` already parsed by :func:`parse_statement` (a caller that needs the tree too parses once)."""
     from sqlglot import exp
 
     found = Touched()
@@ -115,7 +116,8 @@ def tables_touched(sql: str, defaults: Defaults) -> Touched | None:
             target = found.masks if "MASK" in governed["what"].upper() else found.tags
             target.add(".".join(parts))
         return found
-    tree = parse_statement(sql)
+    if tree is None:
+        tree = parse_statement(sql)
     if tree is None:
         return None
     known: dict[str, str | None] = {}
