@@ -31,20 +31,25 @@ INTERNAL = ("event_published", "callback_url", "completion_event")
 
 def finish(request_id: str, status: str, **details: Any) -> None:
     store = clients.statuses()
-    store.advance(request_id, status, **details)
+    # The completion event's id is stored with the final status (one conditional write: the winner's id
+    # stays), so a retry after a publish whose "published" mark was lost (storage down between the two,
+    # tests/reliability/test_r7_*) sends the same event again: one event id per request, which subscribers
+    # dedupe on (Event Grid's own delivery is at-least-once).
+    event_type = events.SUCCEEDED if status == "succeeded" else events.FAILED
+    completion = {"id": str(uuid.uuid4()), "type": event_type}
+    store.advance(request_id, status, completion_event=completion, **details)
     record = store.get(request_id)
     if record is None or not record.finished or record.details.get("event_published"):
         return
     data = {k: v for k, v in record.details.items() if k not in INTERNAL}
-    event_type = events.SUCCEEDED if record.status == "succeeded" else events.FAILED
-    # The event's id is stored before it is published, so a retry after a publish whose "published" mark
-    # was lost (storage down between the two, tests/reliability/test_r7_*) sends the same event again: one
-    # event id per request, which subscribers dedupe on (Event Grid's own delivery is at-least-once).
-    event_id = (record.details.get("completion_event") or {}).get("id")
-    if not event_id:
-        event_id = str(uuid.uuid4())
-        store.add_details(request_id, completion_event={"id": event_id, "type": event_type})
-    event = events.request_event(event_type, request_id, data, event_id=event_id)
+    stored = record.details.get("completion_event") or {}
+    if stored.get("id"):
+        completion = stored
+    else:  # finished before its event id was stored with the status
+        kind = events.SUCCEEDED if record.status == "succeeded" else events.FAILED
+        completion = {"id": str(uuid.uuid4()), "type": kind}
+        store.add_details(request_id, completion_event=completion)
+    event = events.request_event(completion["type"], request_id, data, event_id=completion["id"])
     clients.publisher().publish(event)
     store.add_details(request_id, event_published=True)
     callback = record.details.get("callback_url")
