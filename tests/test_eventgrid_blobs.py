@@ -304,7 +304,9 @@ def test_the_watcher_wakes_delivery_only_after_its_commit(
                     wrong.append(threading.current_thread().name)
                 return super().__enter__()
 
-        grid.grid.wakeup = CheckedCondition()
+        # Same lock as the condition it replaces: a thread that entered the old one (the scheduler, inside
+        # ``with wakeup``) may then wait on or notify the new one without "un-acquired lock" errors.
+        grid.grid.wakeup = CheckedCondition(grid.grid.wakeup._lock)
         grid.grid.notify()  # the scheduler waits on the new condition from its next round
         client = BlobServiceClient.from_connection_string(azurite.connection_string).get_container_client(
             container
