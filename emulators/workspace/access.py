@@ -4,17 +4,52 @@ The routes call :class:`Access` with the :class:`~emulators.workspace.audit.Call
 refusal raises Databricks' 403 ``PERMISSION_DENIED`` (databricks-sdk: ``PermissionDenied``) after its audit
 row is written. Decisions read the grants at the moment of the request (nothing is cached), so a revoke
 takes effect on the next call.
+
+:class:`Touched` and :meth:`Access.decide_tables` are the one decision over the catalog objects a SQL
+statement (``statement_access.py``) or a job's Spark plan (``run_identity.py``) uses: both ask the same
+questions in the same order and write the same audit rows; only how a refusal reaches the client differs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from emulators.workspace.audit import AuditLog, Caller
 from emulators.workspace.errors import ApiError
 from emulators.workspace.principals import ADMINS
 from emulators.workspace.privileges import Privileges, Securable
+
+#: what both refusals say when the objects used cannot be told; the callers add Databricks' framing
+UNREADABLE = (
+    "Insufficient privileges: the local workspace cannot tell which tables this statement uses, so it is not "
+    "run for a principal that is not a metastore admin."
+)
+
+
+@dataclass
+class Touched:
+    """The catalog objects a statement or plan uses, fully qualified and lower-case (``catalog.schema.table``;
+    schemas ``catalog.schema``; catalogs by name)."""
+
+    reads: set[str] = field(default_factory=set)
+    writes: set[str] = field(default_factory=set)
+    #: tables a plan writes that may not exist yet: MODIFY if they do, else CREATE TABLE on the schema
+    creates: set[str] = field(default_factory=set)
+    #: SQL ``CREATE TABLE|VIEW`` (not temporary): CREATE TABLE on these schemas
+    creates_in_schema: set[str] = field(default_factory=set)
+    #: SQL ``CREATE SCHEMA``: CREATE SCHEMA on these catalogs
+    creates_in_catalog: set[str] = field(default_factory=set)
+    #: SQL ``DROP TABLE|VIEW``: the owner (of it or a parent), MANAGE or a metastore admin
+    drops: set[str] = field(default_factory=set)
+    #: SQL ``DESCRIBE``: the metadata read of ``tables/get``
+    describes: set[str] = field(default_factory=set)
+    #: tables whose tags (``APPLY TAG``) or column masks (owner / ``MANAGE``) a statement changes
+    tags: set[str] = field(default_factory=set)
+    masks: set[str] = field(default_factory=set)
+    #: what is used cannot be told (sqlglot could not read the SQL): refused for non-admins
+    unreadable: bool = False
 
 
 class Access:
@@ -121,6 +156,73 @@ class Access:
                     caller, "updateShare", params, f"{reason} (the share's owner {owner} needs it)"
                 )
         return self.manage(caller, "updateShare", share, params, apply)
+
+    def decide_tables(
+        self,
+        caller: Caller,
+        touched: Touched,
+        params: dict[str, Any],
+        refuse: Callable[[str], Exception],
+        special: Mapping[str, Callable[[], None]] | None = None,
+    ) -> None:
+        """Allow what ``touched`` uses for ``caller`` (each decision an audit row with ``params``, the
+        statement's or run's ids), or raise ``refuse("Insufficient privileges: …")`` at the first refusal.
+        Names not in the catalog are left to the engine, which answers them; ``system`` and
+        ``information_schema`` tables are answered by the stand-in, except those in ``special``, whose
+        callback decides them. ``touched.writes`` gains the ``creates`` that exist already."""
+        if touched.unreadable:
+            raise refuse(UNREADABLE)
+        special = special or {}
+        try:
+            for name in sorted(touched.describes):
+                if self._resolve("TABLE", name) is not None:
+                    self.see(caller, "getTable", "TABLE", name, {"full_name_arg": name})
+            for name in sorted(touched.tags):
+                if (securable := self._resolve("TABLE", name)) is not None:
+                    tagged = {"full_name_arg": name, "tags": "set", **params}
+                    self.use(caller, "updateTables", securable, "APPLY_TAG", tagged)
+            for action, names in (("updateTables", touched.masks), ("deleteTable", touched.drops)):
+                for name in sorted(names):
+                    if (securable := self._resolve("TABLE", name)) is not None:
+                        self.manage(caller, action, securable, {"full_name_arg": name, **params})
+            for name in sorted(touched.creates_in_catalog):
+                if (securable := self._resolve("CATALOG", name)) is not None:
+                    self.use(caller, "createSchema", securable, "CREATE_SCHEMA", dict(params))
+            for name in sorted(touched.creates_in_schema):
+                self._create_table(caller, name, params)
+            for name in sorted(touched.creates - touched.writes):
+                if self._resolve("TABLE", name) is not None:
+                    touched.writes.add(name)
+                else:
+                    self._create_table(caller, name.rsplit(".", 1)[0], params)
+            for privilege, operation, names in (
+                ("SELECT", "READ", touched.reads),
+                ("MODIFY", "READ_WRITE", touched.writes),
+            ):
+                for name in sorted(names):
+                    if name in special:
+                        special[name]()
+                        continue
+                    if name.startswith("system.") or ".information_schema." in name:
+                        continue
+                    if (securable := self._resolve("TABLE", name)) is None:
+                        continue
+                    used = {"table_full_name": name, "operation": operation, **params}
+                    self.use(caller, "generateTemporaryTableCredential", securable, privilege, used)
+        except ApiError as error:
+            if error.status == 403:
+                raise refuse(f"Insufficient privileges: {error.message}") from None
+            raise
+
+    def _create_table(self, caller: Caller, schema: str, params: dict[str, Any]) -> None:
+        if (securable := self._resolve("SCHEMA", schema)) is not None:
+            self.use(caller, "createTable", securable, "CREATE_TABLE", dict(params))
+
+    def _resolve(self, kind: str, name: str) -> Securable | None:
+        try:
+            return self.privileges.resolve(kind, name)
+        except ApiError:
+            return None  # not in the catalog: the engine says so
 
 
 #: the privilege named in a refused metadata read (what Databricks' message names)

@@ -48,8 +48,9 @@ from typing import Any
 
 import grpc
 
+from emulators.workspace.access import Touched
 from emulators.workspace.lineage import Extracted, extract
-from emulators.workspace.run_identity import Refused, Touched
+from emulators.workspace.run_identity import Refused
 
 log = logging.getLogger("workspace.connect_proxy")
 

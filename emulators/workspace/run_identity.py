@@ -29,11 +29,11 @@ The Spark session (:class:`PlanAccess`): Sail reaches the catalog with one serve
 are made where a Databricks cluster makes them for its session user — on the task's Spark Connect channel
 (``connect_proxy.py``), before an ``ExecutePlanRequest`` is forwarded: each catalog table it reads needs
 ``SELECT``, each it writes ``MODIFY``, a table it creates ``CREATE TABLE`` on the schema, all with
-``USE CATALOG`` + ``USE SCHEMA`` (``privileges.missing``), each decision an audit row of the ``run_as``
-principal (``generateTemporaryTableCredential`` / ``createTable`` with ``job_id``/``run_id``). A refusal is
-``[INSUFFICIENT_PERMISSIONS] Insufficient privileges: User does not have SELECT on Table '…'. SQLSTATE:
-42501`` (what Databricks says for a statement). Metastore admins by name pass without a decision, as in
-``statement_access.py``.
+``USE CATALOG`` + ``USE SCHEMA`` (``Access.decide_tables``, the decision SQL statements get too), each
+decision an audit row of the ``run_as`` principal (``generateTemporaryTableCredential`` / ``createTable``
+with ``job_id``/``run_id``). A refusal is ``[INSUFFICIENT_PERMISSIONS] Insufficient privileges: User does
+not have SELECT on Table '…'. SQLSTATE: 42501`` (what Databricks says for a statement). Metastore admins
+by name pass without a decision, as in ``statement_access.py``.
 
 LIMITATIONS: only ``ExecutePlan`` is checked: ``AnalyzePlan`` (a DataFrame's schema, ``explain``) and
 catalog listings through the Spark session are answered by Sail with its own token. Paths that are not a
@@ -47,10 +47,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from emulators.workspace.access import Access
+from emulators.workspace.access import Access, Touched
 from emulators.workspace.audit import Caller
 from emulators.workspace.errors import ApiError, invalid, permission_denied
 from emulators.workspace.principals import Directory
@@ -138,21 +138,6 @@ class Refused(Exception):
         self.message = message
 
 
-@dataclass
-class Touched:
-    """Catalog names a plan uses (lower-case ``catalog.schema.table``; schemas ``catalog.schema``)."""
-
-    reads: set[str] = field(default_factory=set)
-    writes: set[str] = field(default_factory=set)
-    #: tables a plan writes that may not exist yet: MODIFY if they do, else CREATE TABLE on the schema
-    creates: set[str] = field(default_factory=set)
-    #: SQL ``CREATE TABLE|VIEW`` (not temporary): CREATE TABLE on these schemas
-    creates_in_schema: set[str] = field(default_factory=set)
-    #: SQL ``DROP TABLE|VIEW``: the owner (of it or a parent), MANAGE or a metastore admin
-    drops: set[str] = field(default_factory=set)
-    unreadable: bool = False
-
-
 class PlanAccess:
     """Decides the tables one task's plans use, for the run's principal; raises :class:`Refused`."""
 
@@ -169,52 +154,10 @@ class PlanAccess:
         return self.principal.lower() in self.privileges.admins
 
     def check(self, touched: Touched) -> None:
-        if touched.unreadable:
-            raise Refused(
-                "[INSUFFICIENT_PERMISSIONS] Insufficient privileges: the local workspace cannot tell which "
-                "tables this statement uses, so it is not run for a principal that is not a metastore "
-                "admin. SQLSTATE: 42501"
-            )
-        try:
-            for name in sorted(touched.drops):
-                if (securable := self._resolve("TABLE", name)) is not None:
-                    params = {"full_name_arg": name, **self.params}
-                    self.access.manage(self.caller, "deleteTable", securable, params)
-            for schema in sorted(touched.creates_in_schema):
-                self._create(schema)
-            for name in sorted(touched.creates - touched.writes):
-                if self._resolve("TABLE", name) is not None:
-                    touched.writes.add(name)
-                else:
-                    self._create(name.rsplit(".", 1)[0])
-            for privilege, operation, names in (
-                ("SELECT", "READ", touched.reads),
-                ("MODIFY", "READ_WRITE", touched.writes),
-            ):
-                for name in sorted(names):
-                    if name.startswith("system.") or ".information_schema." in name:
-                        continue
-                    securable = self._resolve("TABLE", name)
-                    if securable is None:
-                        continue  # not in the catalog: the engine answers
-                    params = {"table_full_name": name, "operation": operation, **self.params}
-                    self.access.use(
-                        self.caller, "generateTemporaryTableCredential", securable, privilege, params
-                    )
-        except ApiError as error:
-            if error.status == 403:
-                raise Refused(
-                    f"[INSUFFICIENT_PERMISSIONS] Insufficient privileges: {error.message} SQLSTATE: 42501"
-                ) from None
-            raise
+        """Allow the plan's tables (audit rows with the job and run ids), or raise :class:`Refused`."""
+        self.access.decide_tables(self.caller, touched, self.params, _refused)
 
-    def _create(self, schema: str) -> None:
-        securable = self._resolve("SCHEMA", schema)
-        if securable is not None:
-            self.access.use(self.caller, "createTable", securable, "CREATE_TABLE", dict(self.params))
 
-    def _resolve(self, kind: str, name: str):
-        try:
-            return self.privileges.resolve(kind, name)
-        except ApiError:
-            return None
+def _refused(message: str) -> Refused:
+    """``message`` (``Insufficient privileges: …``) framed as Databricks frames a statement's error."""
+    return Refused(f"[INSUFFICIENT_PERMISSIONS] {message} SQLSTATE: 42501")

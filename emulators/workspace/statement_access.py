@@ -42,12 +42,10 @@ import datetime as dt
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from emulators.workspace.access import Access
+from emulators.workspace.access import Access, Touched
 from emulators.workspace.audit import Caller
-from emulators.workspace.errors import ApiError
 from emulators.workspace.governance import SqlStatementError
 from emulators.workspace.grants_sql import name_parts
 from emulators.workspace.lineage import _full_name, _target_table
@@ -72,21 +70,6 @@ AUDIT_SCHEMA = (
     "response STRUCT<status_code: INT, error_message: STRING, result: STRING>, audit_level STRING, "
     "account_id STRING, event_id STRING"
 )
-
-
-@dataclass
-class Touched:
-    """The catalog objects a statement uses, fully qualified and lower-case."""
-
-    reads: set[str] = field(default_factory=set)
-    writes: set[str] = field(default_factory=set)
-    creates_in_schema: set[str] = field(default_factory=set)
-    creates_in_catalog: set[str] = field(default_factory=set)
-    drops: set[str] = field(default_factory=set)
-    describes: set[str] = field(default_factory=set)
-    #: tables whose tags (``APPLY TAG``) or column masks (owner / ``MANAGE``) a statement changes
-    tags: set[str] = field(default_factory=set)
-    masks: set[str] = field(default_factory=set)
 
 
 def parse_statement(sql: str):
@@ -170,8 +153,9 @@ def tables_touched(sql: str, defaults: Defaults, tree: Any = None) -> Touched | 
     return found
 
 
-def insufficient(error: ApiError) -> SqlStatementError:
-    return SqlStatementError("INSUFFICIENT_PERMISSIONS", f"Insufficient privileges: {error.message}", "42501")
+def insufficient(message: str) -> SqlStatementError:
+    """A refusal as a statement fails with it: ``message`` is ``Insufficient privileges: …``."""
+    return SqlStatementError("INSUFFICIENT_PERMISSIONS", message, "42501")
 
 
 class StatementAccess:
@@ -185,68 +169,13 @@ class StatementAccess:
         if principal.lower() in self.privileges.admins:
             return None
         touched = tables_touched(record["statement"], defaults)
-        if touched is None:
-            raise SqlStatementError(
-                "INSUFFICIENT_PERMISSIONS",
-                "Insufficient privileges: the local workspace cannot tell which tables this statement "
-                "uses, so it is not run for a principal that is not a metastore admin.",
-                "42501",
-            )
+        if touched is None:  # sqlglot cannot read it: fail closed
+            touched = Touched(unreadable=True)
         caller = Caller(principal, request_id=record["statement_id"])
         statement = {"statement_id": record["statement_id"]}
-        try:
-            for name in sorted(touched.describes):
-                if (securable := self._table(name)) is not None:
-                    self.access.see(caller, "getTable", "TABLE", name, {"full_name_arg": name})
-            for name in sorted(touched.tags):
-                if (securable := self._table(name)) is not None:
-                    params = {"full_name_arg": name, "tags": "set", **statement}
-                    self.access.use(caller, "updateTables", securable, "APPLY_TAG", params)
-            for name in sorted(touched.masks):
-                if (securable := self._table(name)) is not None:
-                    self.access.manage(
-                        caller, "updateTables", securable, {"full_name_arg": name, **statement}
-                    )
-            for name in sorted(touched.drops):
-                if (securable := self._table(name)) is not None:
-                    self.access.manage(caller, "deleteTable", securable, {"full_name_arg": name, **statement})
-            for name in sorted(touched.creates_in_catalog):
-                securable = self._resolve("CATALOG", name)
-                if securable is not None:
-                    self.access.use(caller, "createSchema", securable, "CREATE_SCHEMA", statement)
-            for name in sorted(touched.creates_in_schema):
-                securable = self._resolve("SCHEMA", name)
-                if securable is not None:
-                    self.access.use(caller, "createTable", securable, "CREATE_TABLE", statement)
-            for privilege, operation, names in (
-                ("SELECT", "READ", touched.reads),
-                ("MODIFY", "READ_WRITE", touched.writes),
-            ):
-                for name in sorted(names):
-                    if name == AUDIT_TABLE:
-                        self._audit_table(caller, statement)
-                        continue
-                    if name.startswith("system.") or ".information_schema." in name:
-                        continue
-                    securable = self._table(name)
-                    if securable is None:
-                        continue
-                    params = {"table_full_name": name, "operation": operation, **statement}
-                    self.access.use(caller, "generateTemporaryTableCredential", securable, privilege, params)
-        except ApiError as error:
-            if error.status == 403:
-                raise insufficient(error) from None
-            raise
+        special = {AUDIT_TABLE: lambda: self._audit_table(caller, statement)}
+        self.access.decide_tables(caller, touched, statement, insufficient, special)
         return None
-
-    def _resolve(self, kind: str, name: str):
-        try:
-            return self.privileges.resolve(kind, name)
-        except ApiError:
-            return None  # not in the catalog: the engine says so
-
-    def _table(self, name: str):
-        return self._resolve("TABLE", name)
 
     def _audit_table(self, caller: Caller, statement: dict[str, str]) -> None:
         params = {"table_full_name": AUDIT_TABLE, "operation": "READ", **statement}
@@ -255,7 +184,7 @@ class StatementAccess:
             return
         message = f"User does not have SELECT on Table '{AUDIT_TABLE}'."
         self.access.audit.record(caller, "generateTemporaryTableCredential", params, 403, message)
-        raise SqlStatementError("INSUFFICIENT_PERMISSIONS", f"Insufficient privileges: {message}", "42501")
+        raise insufficient(f"Insufficient privileges: {message}")
 
     # system.access.audit ------------------------------------------------------------------------
     def rewrite(self, record: dict[str, Any], sql: str) -> str | None:
