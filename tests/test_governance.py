@@ -3,8 +3,9 @@ statements against Azurite + Sail + the workspace stand-in: column and table tag
 ``information_schema.column_tags``/``table_tags``, column masks applied to every result for the caller
 (two principals: one in ``pii_readers``), and both kept across a restart of the stand-in.
 
-The stand-in runs in-process here, on the port the stack gave Sail's catalog, because the tests need two
-more tokens and the group configuration the stack's own workspace does not have."""
+The stand-in runs in-process here, on the port the stack gave Sail's catalog
+(tests/helpers/sail_workspace.py), because the tests need two more tokens and the group configuration the
+stack's own workspace does not have."""
 
 from __future__ import annotations
 
@@ -13,17 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from azure.storage.blob import BlobServiceClient
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.sql import StatementState
 
-from climatelake.settings import AZURITE_ACCOUNT
 from emulators.stack import Stack
 from emulators.workspace.testing import InProcessWorkspace
+from tests.helpers.sail_workspace import ADMIN, CATALOG, ok, run, sail_options, sail_workspace
 
 pytestmark = pytest.mark.stack
-CATALOG = "climatelake"  # the catalog the stack's Sail is configured with
-WAREHOUSE = "local"
 ALICE = "alice@example.com"  # in pii_readers
 BOB = "bob@example.com"  # not
 ALICE_TOKEN = "dapi-alice-" + uuid.uuid4().hex
@@ -47,12 +45,8 @@ class Workspace(InProcessWorkspace):
     def __init__(self, stack: Stack, data_dir: Path) -> None:
         super().__init__(
             data_dir,
-            port=stack.ports["workspace"],
-            tokens={stack.workspace_token: "local-user@climatelake.dev", ALICE_TOKEN: ALICE, BOB_TOKEN: BOB},
-            managed_root=f"abfss://lake@{AZURITE_ACCOUNT}.dfs.core.windows.net/unity",
-            storage_connection_string=stack.connection_string,
-            sql_engine_remote=f"sc://127.0.0.1:{stack.ports['sail']}",
-            host_url=stack.url("workspace"),
+            **sail_options(stack),
+            tokens={stack.workspace_token: ADMIN, ALICE_TOKEN: ALICE, BOB_TOKEN: BOB},
             groups={"pii_readers": [ALICE]},
         )
 
@@ -63,29 +57,9 @@ class Workspace(InProcessWorkspace):
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     root = Path(tmp_path_factory.mktemp("governance"))
-    stack = Stack(root / "stack", in_memory=True)
-    ws = None
-    try:
-        stack.start(only=("azurite", "sail"))
-        BlobServiceClient.from_connection_string(stack.connection_string).create_container("lake")
-        ws = Workspace(stack, root / "workspace").start()
+    with sail_workspace(root, lambda stack: Workspace(stack, root / "workspace")) as (_, ws):
         ws.client(ALICE_TOKEN).catalogs.create(name=CATALOG)
         yield ws
-    finally:
-        if ws is not None:
-            ws.stop()
-        stack.stop()
-
-
-def run(w: WorkspaceClient, statement: str, **kwargs):
-    kwargs.setdefault("wait_timeout", "30s")
-    return w.statement_execution.execute_statement(statement=statement, warehouse_id=WAREHOUSE, **kwargs)
-
-
-def ok(w: WorkspaceClient, statement: str, **kwargs) -> list[list[str]]:
-    answer = run(w, statement, **kwargs)
-    assert answer.status.state == StatementState.SUCCEEDED, (statement, answer.status)
-    return (answer.result.data_array if answer.result else None) or []
 
 
 @pytest.fixture()

@@ -5,9 +5,8 @@ plans are checked on the task's Spark Connect channel: a read without ``SELECT``
 ``MODIFY`` fails the run with ``[INSUFFICIENT_PERMISSIONS]`` (pyspark's AnalysisException), grants and
 revokes take effect on the next run, and every denial is a row of ``system.access.audit``.
 
-The stand-in runs in-process on the port the stack gave Sail's catalog (as in
-tests/test_uc_privileges_sql.py); only the stack's own principal (Sail's) is a metastore admin, named
-explicitly."""
+The stand-in runs in-process on the port the stack gave Sail's catalog (tests/helpers/sail_workspace.py);
+only the stack's own principal (Sail's) is a metastore admin, named explicitly."""
 
 from __future__ import annotations
 
@@ -20,20 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from azure.storage.blob import BlobServiceClient
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import BadRequest, PermissionDenied, Unauthenticated
 from databricks.sdk.service.catalog import PermissionsChange, Privilege
 from databricks.sdk.service.jobs import JobRunAs, RunResultState, SparkPythonTask, Task
-from databricks.sdk.service.sql import StatementState
 
-from climatelake.settings import AZURITE_ACCOUNT
 from emulators.stack import Stack
 from emulators.workspace.testing import InProcessWorkspace
+from tests.helpers.sail_workspace import ADMIN, CATALOG, admin_options, client_of, ok, sail_workspace
 
 pytestmark = pytest.mark.stack
-CATALOG = "climatelake"  # the catalog the stack's Sail is configured with
-ADMIN = "local-user@climatelake.dev"
 P = Privilege
 
 TASK = textwrap.dedent(
@@ -67,14 +62,6 @@ class World:
     script: str
 
 
-def sql(w: WorkspaceClient, statement: str) -> list[list[str]]:
-    answer = w.statement_execution.execute_statement(
-        statement=statement, warehouse_id="local", wait_timeout="30s"
-    )
-    assert answer.status.state == StatementState.SUCCEEDED, (statement, answer.status)
-    return (answer.result.data_array if answer.result else None) or []
-
-
 def grant(w: WorkspaceClient, kind: str, name: str, principal: str, *privileges: Privilege, remove=False):
     change = PermissionsChange(principal=principal, **{"remove" if remove else "add": list(privileges)})
     w.grants.update(kind, name, changes=[change])
@@ -83,47 +70,30 @@ def grant(w: WorkspaceClient, kind: str, name: str, principal: str, *privileges:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     root = Path(tmp_path_factory.mktemp("job-run-as"))
-    stack = Stack(root / "stack", in_memory=True)
-    ws = None
-    try:
-        stack.start(only=("azurite", "sail"))
-        BlobServiceClient.from_connection_string(stack.connection_string).create_container("lake")
-        ws = InProcessWorkspace(
-            root / "workspace",
-            port=stack.ports["workspace"],
-            tokens={stack.workspace_token: ADMIN},
-            metastore_admins=[ADMIN],
-            managed_root=f"abfss://lake@{AZURITE_ACCOUNT}.dfs.core.windows.net/unity",
-            storage_connection_string=stack.connection_string,
-            sql_engine_remote=f"sc://127.0.0.1:{stack.ports['sail']}",
-            host_url=stack.url("workspace"),
-            task_env={
-                "SPARK_REMOTE": f"sc://127.0.0.1:{stack.ports['sail']}",
-                "DATABRICKS_HOST": stack.url("workspace"),
-                "DATABRICKS_TOKEN": stack.workspace_token,  # what run_as replaces
-            },
-        ).start()
+
+    def make(stack: Stack) -> InProcessWorkspace:
+        task_env = {
+            "SPARK_REMOTE": f"sc://127.0.0.1:{stack.ports['sail']}",
+            "DATABRICKS_HOST": stack.url("workspace"),
+            "DATABRICKS_TOKEN": stack.workspace_token,  # what run_as replaces
+        }
+        return InProcessWorkspace(root / "workspace", **admin_options(stack), task_env=task_env)
+
+    with sail_workspace(root, make) as (stack, ws):
         admin = ws.client(stack.workspace_token, retry_timeout_seconds=30)
         suffix = uuid.uuid4().hex[:6]
         sp = admin.service_principals.create(display_name=f"jobs-{suffix}").application_id
         alice_name = f"alice-{suffix}@example.com"
         admin.users.create(user_name=alice_name)
-        token = admin.api_client.do("POST", "/api/2.0/local/tokens", body={"principal": alice_name})
+        alice = client_of(ws, admin, alice_name)
         admin.catalogs.create(name=CATALOG)
-        sql(admin, f"CREATE SCHEMA {CATALOG}.gold")
+        ok(admin, f"CREATE SCHEMA {CATALOG}.gold")
         table = f"{CATALOG}.gold.daily"
-        sql(admin, f"CREATE TABLE {table} (id INT, city STRING)")
-        sql(admin, f"INSERT INTO {table} VALUES (1, 'Oslo'), (2, 'Lima')")
+        ok(admin, f"CREATE TABLE {table} (id INT, city STRING)")
+        ok(admin, f"INSERT INTO {table} VALUES (1, 'Oslo'), (2, 'Lima')")
         script = root / "task.py"
         script.write_text(TASK)
-        yield World(
-            ws, admin, ws.client(token["token_value"], retry_timeout_seconds=30), alice_name, sp, table,
-            str(script),
-        )
-    finally:
-        if ws is not None:
-            ws.stop()
-        stack.stop()
+        yield World(ws, admin, alice, alice_name, sp, table, str(script))
 
 
 def make_job(w: WorkspaceClient, world: World, action: str, run_as: JobRunAs | None = None) -> int:
@@ -210,16 +180,16 @@ def test_write_needs_modify(world: World):
     grant(admin, "table", table, sp, P.SELECT)
     job = make_job(admin, world, "write", JobRunAs(service_principal_name=sp))
     assert_denied(run(admin, job)[0], f"User does not have MODIFY on Table '{table}'")
-    assert sql(admin, f"SELECT count(*) FROM {table} WHERE id = 3") == [["0"]]
+    assert ok(admin, f"SELECT count(*) FROM {table} WHERE id = 3") == [["0"]]
     grant(admin, "table", table, sp, P.MODIFY)
     finished, logs = run(admin, job)
     assert finished.state.result_state == RunResultState.SUCCESS, finished.state
-    assert sql(admin, f"SELECT count(*) FROM {table} WHERE id = 3") == [["1"]]
+    assert ok(admin, f"SELECT count(*) FROM {table} WHERE id = 3") == [["1"]]
     grant(admin, "table", table, sp, P.MODIFY, P.SELECT, remove=True)
 
 
 def test_denials_are_in_system_access_audit(world: World):
-    rows = sql(
+    rows = ok(
         world.admin,
         "SELECT action_name, request_params['table_full_name'], request_params['operation'], "
         "response.status_code, response.error_message FROM system.access.audit "

@@ -4,7 +4,7 @@ ALTER … OWNER TO and ``information_schema.*_privileges`` over the same grants 
 writes of a principal that is not a metastore admin checked (denied, granted, revoked at once); the denied
 statements in ``system.access.audit`` read by SQL; COMMENT ON kept in the catalog's records.
 
-The stand-in runs in-process on the port the stack gave Sail's catalog (as in tests/test_governance.py);
+The stand-in runs in-process on the port the stack gave Sail's catalog (tests/helpers/sail_workspace.py);
 only the stack's own principal (Sail's) is a metastore admin."""
 
 from __future__ import annotations
@@ -16,20 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from azure.storage.blob import BlobServiceClient
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.catalog import PermissionsChange, Privilege
 from databricks.sdk.service.iam import ComplexValue
 from databricks.sdk.service.sql import StatementParameterListItem, StatementState
 
-from climatelake.settings import AZURITE_ACCOUNT
-from emulators.stack import Stack
 from emulators.workspace.testing import InProcessWorkspace
+from tests.helpers.sail_workspace import CATALOG, client_of, failed, ok, run, sail_workspace
 
 pytestmark = pytest.mark.stack
-CATALOG = "climatelake"  # the catalog the stack's Sail is configured with
-WAREHOUSE = "local"
-ADMIN = "local-user@climatelake.dev"
 
 
 @dataclass
@@ -43,44 +38,9 @@ class World:
     ids: dict[str, str]
 
 
-def run(w: WorkspaceClient, statement: str, **kwargs):
-    kwargs.setdefault("wait_timeout", "30s")
-    return w.statement_execution.execute_statement(statement=statement, warehouse_id=WAREHOUSE, **kwargs)
-
-
-def ok(w: WorkspaceClient, statement: str, **kwargs) -> list[list[str]]:
-    answer = run(w, statement, **kwargs)
-    assert answer.status.state == StatementState.SUCCEEDED, (statement, answer.status)
-    return (answer.result.data_array if answer.result else None) or []
-
-
-def failed(w: WorkspaceClient, statement: str, error_class: str, **kwargs) -> str:
-    """The statement FAILED with ``[error_class]`` (BAD_REQUEST, as the statements API reports SQL errors)."""
-    answer = run(w, statement, **kwargs)
-    assert answer.status.state == StatementState.FAILED, (statement, answer.status)
-    message = answer.status.error.message
-    assert message.startswith(f"[{error_class}]"), message
-    return message
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    root = Path(tmp_path_factory.mktemp("uc-privileges-sql"))
-    stack = Stack(root / "stack", in_memory=True)
-    ws = None
-    try:
-        stack.start(only=("azurite", "sail"))
-        BlobServiceClient.from_connection_string(stack.connection_string).create_container("lake")
-        ws = InProcessWorkspace(
-            root / "workspace",
-            port=stack.ports["workspace"],
-            tokens={stack.workspace_token: ADMIN},
-            metastore_admins=[ADMIN],
-            managed_root=f"abfss://lake@{AZURITE_ACCOUNT}.dfs.core.windows.net/unity",
-            storage_connection_string=stack.connection_string,
-            sql_engine_remote=f"sc://127.0.0.1:{stack.ports['sail']}",
-            host_url=stack.url("workspace"),
-        ).start()
+    with sail_workspace(Path(tmp_path_factory.mktemp("uc-privileges-sql"))) as (stack, ws):
         admin = ws.client(stack.workspace_token, retry_timeout_seconds=30)
         suffix = uuid.uuid4().hex[:6]
         names = {k: f"{k}-{suffix}@example.com" for k in ("alice", "bob", "carol")}
@@ -90,21 +50,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             display_name=names["engineers"], members=[ComplexValue(value=ids["bob"])]
         )
         ids["engineers"] = engineers.id
-        tokens = {
-            k: admin.api_client.do("POST", "/api/2.0/local/tokens", body={"principal": names[k]})[
-                "token_value"
-            ]
-            for k in ("alice", "bob", "carol")
-        }
+        alice, bob, carol = (client_of(ws, admin, names[k]) for k in ("alice", "bob", "carol"))
         admin.catalogs.create(name=CATALOG)
-        alice = ws.client(tokens["alice"], retry_timeout_seconds=30)
-        bob = ws.client(tokens["bob"], retry_timeout_seconds=30)
-        carol = ws.client(tokens["carol"], retry_timeout_seconds=30)
         yield World(ws, admin, alice, bob, carol, names, ids)
-    finally:
-        if ws is not None:
-            ws.stop()
-        stack.stop()
 
 
 @pytest.fixture()
