@@ -10,7 +10,11 @@ stand-in. A target that names a workspace host (dev, prod) gets the files and wh
 them out (``<root_path>/files``, ``<root_path>/artifacts/.internal``; :mod:`climatelake.workspace_sync`)
 and its jobs name them there.
 
-Unity Catalog objects the jobs need (the catalog and its schemas) are created here too.
+Unity Catalog objects the jobs need — the catalog, its schemas and who may use them — come from the
+bundle's ``catalogs`` and ``schemas`` resources (``resources/unity_catalog.yml``) and the product's
+principals (``principals.yml``): :mod:`climatelake.bundle_access`. Variables with ``lookup:`` resolve to a
+service principal's application ID, only when something refers to them; a target's ``run_as`` applies to
+every job that sets none, as the CLI applies it.
 
 Artifacts: the bundle's ``artifacts`` of type ``whl`` are built as the CLI builds them — ``build`` run in the
 artifact's ``path``, the wheel taken from ``<path>/dist`` (or its ``files``) — and each job's local wheel
@@ -33,23 +37,28 @@ from typing import Any
 
 import yaml
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.errors import NotFound
 from databricks.sdk.service.jobs import JobSettings
 
+from climatelake import bundle_access
+
 BUNDLE_ROOT = Path(__file__).resolve().parent.parent / "databricks"
-SCHEMAS = ("silver", "results")
 _VAR = re.compile(r"\$\{(var\.[A-Za-z0-9_]+|workspace\.file_path)\}")
 
 
 def bundle_variables(
     target: str = "local", overrides: dict[str, str] | None = None, bundle_root: Path = BUNDLE_ROOT
 ) -> dict[str, str]:
-    """``var.<name>`` and ``workspace.file_path`` values for ``target`` (defaults, target, overrides)."""
+    """``var.<name>`` and ``workspace.file_path`` values for ``target`` (defaults, target, overrides).
+    A variable with a ``lookup`` and no value is absent: :func:`_resolver` looks it up when it is used."""
     bundle = yaml.safe_load((bundle_root / "databricks.yml").read_text())
     if target not in bundle.get("targets", {}):
         raise ValueError(f"unknown bundle target {target!r}; the bundle has {sorted(bundle['targets'])}")
     target_spec = bundle["targets"][target] or {}
-    values = {f"var.{k}": str(v.get("default", "")) for k, v in bundle.get("variables", {}).items()}
+    values = {
+        f"var.{k}": str(v.get("default", ""))
+        for k, v in bundle.get("variables", {}).items()
+        if "lookup" not in v
+    }
     values.update({f"var.{k}": str(v) for k, v in (target_spec.get("variables") or {}).items()})
     values.update({f"var.{k}": str(v) for k, v in (overrides or {}).items()})
     values["workspace.file_path"] = str(sync_root(bundle, bundle_root))
@@ -157,12 +166,30 @@ def _local_library(value: str, base: Path) -> list[str]:
     return [str(p) for p in _newest_per_package([pattern])] or [pattern]
 
 
-def load_jobs(
-    target: str = "local", overrides: dict[str, str] | None = None, bundle_root: Path = BUNDLE_ROOT
-) -> dict[str, dict[str, Any]]:
-    """The bundle's job settings for ``target``, as Jobs API dicts, keyed by resource name."""
-    bundle = yaml.safe_load((bundle_root / "databricks.yml").read_text())
+def _resolver(
+    target: str,
+    overrides: dict[str, str] | None,
+    bundle_root: Path,
+    lookup: bundle_access.Lookup | None,
+):
+    """A function that substitutes ``${var.*}`` and ``${workspace.file_path}`` in a resource, recursively.
+    A lookup variable is resolved through ``lookup`` on first use; without one its reference stays as
+    written (reading the bundle needs no workspace; deploying does)."""
+    bundle = _bundle(bundle_root)
     values = bundle_variables(target, overrides, bundle_root)
+    lookups = {
+        f"var.{k}": next(iter(v["lookup"].items()))
+        for k, v in (bundle.get("variables") or {}).items()
+        if "lookup" in v and f"var.{k}" not in values
+    }
+
+    def value_of(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in values and name in lookups:
+            if lookup is None:
+                return match.group(0)
+            values[name] = lookup(*lookups[name])
+        return values[name]
 
     def resolve(value: Any) -> Any:
         if isinstance(value, dict):
@@ -171,52 +198,103 @@ def load_jobs(
             return [resolve(v) for v in value]
         if isinstance(value, str):
             for _ in range(5):  # variables may refer to variables
-                value = _VAR.sub(lambda m: values[m.group(1)], value)
+                value = _VAR.sub(value_of, value)
         return value
 
-    jobs: dict[str, dict[str, Any]] = {}
-    for pattern in bundle.get("include", []):
+    return resolve
+
+
+def _resources(bundle_root: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """Each included resource file and its ``resources`` mapping."""
+    found = []
+    for pattern in _bundle(bundle_root).get("include", []):
         for path in sorted(glob.glob(str(bundle_root / pattern))):
-            resources = (yaml.safe_load(Path(path).read_text()) or {}).get("resources", {})
-            for key, job in (resources.get("jobs") or {}).items():
-                job = resolve(job)
-                base = Path(path).parent
-                for task in job.get("tasks", []):
-                    python_task = task.get("spark_python_task")
-                    if python_task and not python_task["python_file"].startswith("/"):
-                        python_task["python_file"] = str((base / python_task["python_file"]).resolve())
-                    for library in task.get("libraries") or []:
-                        if "whl" in library:
-                            library["whl"] = _local_library(library["whl"], base)[0]
-                for environment in job.get("environments") or []:
-                    spec = environment.get("spec") or {}
-                    if spec.get("dependencies"):
-                        spec["dependencies"] = [
-                            resolved for d in spec["dependencies"] for resolved in _local_library(d, base)
-                        ]
-                jobs[key] = job
+            found.append((Path(path), (yaml.safe_load(Path(path).read_text()) or {}).get("resources", {})))
+    return found
+
+
+def load_catalog_resources(
+    target: str = "local",
+    overrides: dict[str, str] | None = None,
+    bundle_root: Path = BUNDLE_ROOT,
+    lookup: bundle_access.Lookup | None = None,
+) -> list[bundle_access.Securable]:
+    """The bundle's catalogs and schemas with their grants, resolved for ``target``."""
+    resolve = _resolver(target, overrides, bundle_root, lookup)
+    merged: dict[str, Any] = {"catalogs": {}, "schemas": {}}
+    for _, resources in _resources(bundle_root):
+        for kind in merged:
+            merged[kind].update(resolve(resources.get(kind) or {}))
+    return bundle_access.load_catalog_resources(merged)
+
+
+def schema_names(bundle_root: Path = BUNDLE_ROOT) -> tuple[str, ...]:
+    """The schemas the bundle declares (``resources.schemas.*.name``)."""
+    return tuple(
+        spec["name"]
+        for _, resources in _resources(bundle_root)
+        for spec in (resources.get("schemas") or {}).values()
+    )
+
+
+def load_jobs(
+    target: str = "local",
+    overrides: dict[str, str] | None = None,
+    bundle_root: Path = BUNDLE_ROOT,
+    lookup: bundle_access.Lookup | None = None,
+) -> dict[str, dict[str, Any]]:
+    """The bundle's job settings for ``target``, as Jobs API dicts, keyed by resource name. The target's
+    ``run_as`` is given to every job without one of its own (the CLI's rule)."""
+    resolve = _resolver(target, overrides, bundle_root, lookup)
+    run_as = resolve(((_bundle(bundle_root).get("targets") or {}).get(target) or {}).get("run_as"))
+
+    jobs: dict[str, dict[str, Any]] = {}
+    for path, resources in _resources(bundle_root):
+        for key, job in (resources.get("jobs") or {}).items():
+            job = resolve(job)
+            if run_as and "run_as" not in job:
+                job["run_as"] = dict(run_as)
+            base = Path(path).parent
+            for task in job.get("tasks", []):
+                python_task = task.get("spark_python_task")
+                if python_task and not python_task["python_file"].startswith("/"):
+                    python_task["python_file"] = str((base / python_task["python_file"]).resolve())
+                for library in task.get("libraries") or []:
+                    if "whl" in library:
+                        library["whl"] = _local_library(library["whl"], base)[0]
+            for environment in job.get("environments") or []:
+                spec = environment.get("spec") or {}
+                if spec.get("dependencies"):
+                    spec["dependencies"] = [
+                        resolved for d in spec["dependencies"] for resolved in _local_library(d, base)
+                    ]
+            jobs[key] = job
     return jobs
-
-
-def ensure_catalog(w: WorkspaceClient, catalog: str) -> None:
-    try:
-        w.catalogs.get(catalog)
-    except NotFound:
-        w.catalogs.create(name=catalog, comment="climatelake: weather and employee data")
-    for schema in SCHEMAS:
-        try:
-            w.schemas.get(f"{catalog}.{schema}")
-        except NotFound:
-            w.schemas.create(name=schema, catalog_name=catalog)
 
 
 def deploy(
     w: WorkspaceClient, target: str = "local", overrides: dict[str, str] | None = None
 ) -> dict[str, int]:
-    """Build the artifacts, make the catalog and its schemas, then :func:`deploy_jobs`."""
+    """Build the artifacts, make the product's principals (:func:`bundle_access.ensure_principals`), the
+    catalog and schemas with their grants, then :func:`deploy_jobs`."""
     build_artifacts(target)
-    ensure_catalog(w, bundle_variables(target, overrides)["var.catalog"])
+    ensure_access(w, target, overrides)
     return deploy_jobs(w, target, overrides)
+
+
+def ensure_access(
+    w: WorkspaceClient, target: str = "local", overrides: dict[str, str] | None = None
+) -> list[str]:
+    """Principals, catalog, schemas and grants as the bundle declares them; returns what changed."""
+    bundle_access.ensure_principals(w, BUNDLE_ROOT)
+    lookup = bundle_access.service_principal_lookup(w)
+    securables = load_catalog_resources(target, overrides, BUNDLE_ROOT, lookup)
+    changed = bundle_access.apply_catalog_resources(w, securables)
+    resolve = _resolver(target, overrides, BUNDLE_ROOT, lookup)
+    scopes = {
+        k: resolve(v) for _, r in _resources(BUNDLE_ROOT) for k, v in (r.get("secret_scopes") or {}).items()
+    }
+    return changed + bundle_access.apply_secret_scopes(w, scopes)
 
 
 def deploy_jobs(
@@ -228,7 +306,7 @@ def deploy_jobs(
     A target that names a workspace (``workspace.host``: dev, prod) gets the bundle's files and wheels
     uploaded first and its jobs name them there (:mod:`climatelake.workspace_sync`, the CLI's layout); the
     local target's jobs name them where they lie, which the workspace stand-in reads."""
-    jobs = load_jobs(target, overrides)
+    jobs = load_jobs(target, overrides, lookup=bundle_access.service_principal_lookup(w))
     bundle = _bundle(BUNDLE_ROOT)
     if (((bundle.get("targets") or {}).get(target) or {}).get("workspace") or {}).get("host"):
         from climatelake import workspace_sync

@@ -32,6 +32,10 @@ from climatelake.settings import AZURITE_ACCOUNT, AZURITE_KEY, azurite_connectio
 ROOT = Path(__file__).resolve().parent.parent
 JOB_EVENTS_DESTINATION = "climatelake-job-events"
 PII_READER = "pii-reader@climatelake.dev"
+#: the operator: the token of :attr:`Stack.env`, the metastore admin
+LOCAL_USER = "local-user@climatelake.dev"
+#: the product's service principals by display name (databricks/principals.yml)
+JOBS_SP, GATEWAY_SP, FUNCTIONS_SP = "climatelake-jobs", "climatelake-gateway", "climatelake-functions"
 STARTABLE = ("azurite", "sail", "workspace", "eventgrid", "functions", "gateway")
 PARTS = ("blob", "queue", "table", "workspace", "sail", "eventgrid", "functions", "gateway")
 DEFAULT_PORTS = {
@@ -226,6 +230,10 @@ class Stack:
         self.function_key = secrets.token_urlsafe(24)
         self.functions_master_key = secrets.token_urlsafe(24)  # admin-level functions; kept across restarts
         self.api_key = ""  # an admin key, created in the key store once Azurite is up
+        #: the gateway's and the function app's own Databricks tokens (their service principals' OBO
+        #: tokens, made once the workspace is up: :meth:`_provision_principals`)
+        self.gateway_token = ""
+        self.functions_token = ""
 
     # addresses ---------------------------------------------------------------------------------
     def url(self, part: str) -> str:
@@ -394,9 +402,11 @@ class Stack:
         config = {
             "data_dir": str(self.state_dir / "workspace"),
             "tokens": {
-                self.workspace_token: "local-user@climatelake.dev",
+                self.workspace_token: LOCAL_USER,
                 self.pii_reader_token: PII_READER,
             },
+            # the operator is the metastore admin; every other principal holds what it is granted
+            "metastore_admins": [LOCAL_USER],
             # account groups for is_account_group_member() in column masks (sql/pii_masks.sql)
             "groups": {"pii_readers": [PII_READER]},
             "managed_root": f"abfss://lake@{AZURITE_ACCOUNT}.dfs.core.windows.net/unity",
@@ -441,6 +451,38 @@ class Stack:
             process,
             log_path,
         )
+        self._provision_principals()
+
+    def _provision_principals(self) -> None:
+        """The product's service principals (the deploy's own step, :func:`bundle_access.ensure_principals`)
+        and an on-behalf-of token each for the gateway and the function app, made by the operator as a
+        workspace admin does on Databricks (``w.token_management.create_obo_token``). Kept across restarts:
+        the workspace keeps its tokens."""
+        if self.gateway_token and self.functions_token:
+            return
+        from climatelake import bundle_access
+        from climatelake.bundle import BUNDLE_ROOT
+
+        w = self.workspace_client()
+        ids = bundle_access.ensure_principals(w, BUNDLE_ROOT)
+        for attribute, principal in (("gateway_token", GATEWAY_SP), ("functions_token", FUNCTIONS_SP)):
+            made = w.token_management.create_obo_token(ids[principal], comment=f"local stack: {principal}")
+            setattr(self, attribute, made.token_value)
+
+    def token_table(self) -> list[tuple[str, str, str]]:
+        """Which token is which: (token, principal, used by) — what `make run` prints. Only the operator's
+        token is shown whole (the one a user needs, for databricks-sdk or curl); the others by prefix."""
+
+        def prefix(token: str) -> str:
+            return f"{token[:10]}…" if token else "(not made: no workspace)"
+
+        return [
+            (self.workspace_token, LOCAL_USER, "you (metastore admin): DATABRICKS_TOKEN, bootstrap"),
+            (prefix(self.gateway_token), GATEWAY_SP, "the Flask gateway"),
+            (prefix(self.functions_token), FUNCTIONS_SP, "the function app"),
+            ("minted per task run", JOBS_SP, "every job (run_as); revoked when the task ends"),
+            (prefix(self.pii_reader_token), PII_READER, "a member of pii_readers (masks reveal PII)"),
+        ]
 
     def _start_eventgrid(self) -> None:
         """Event Grid stand-in, wired as :func:`eventgrid_resources` declares."""
@@ -484,6 +526,7 @@ class Stack:
                 **self.env,
                 # the recovery timer (functions/recovery.py): every minute, requests stuck for 15 minutes
                 "CLIMATELAKE_RECOVERY_SCHEDULE": "0 * * * * *",
+                "DATABRICKS_TOKEN": self.functions_token or self.workspace_token,
                 **self.functions_env,
             },
         }
@@ -531,7 +574,7 @@ class Stack:
                 "-",
                 "flask_gateway:create_app()",
             ],
-            {**self.env, **self.gateway_env},
+            {**self.env, "DATABRICKS_TOKEN": self.gateway_token or self.workspace_token, **self.gateway_env},
         )
         wait_until(
             lambda: requests.get(f"{self.url('gateway')}/healthz", timeout=2).ok,
@@ -638,6 +681,9 @@ def main(argv: list[str] | None = None) -> int:
             "Serving; Ctrl-C stops everything.",
             flush=True,
         )
+        print(f"\nWorkspace: {stack.url('workspace')} — who each Databricks token is (issue 16):", flush=True)
+        for token, principal, used_by in stack.token_table():
+            print(f"  {token:<48} {principal:<28} {used_by}", flush=True)
         while all(p.poll() is None for p in stack.processes.values()):
             time.sleep(1)
         dead = [n for n, p in stack.processes.items() if p.poll() is not None]

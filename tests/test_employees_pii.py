@@ -47,7 +47,7 @@ def pii_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack,
         prepare_storage(settings)
         bundle.deploy(w, "local", {"storage_account": settings.storage_account})
         keys = pii.PiiKeys(pii.new_key(), pii.new_key(), "1")
-        w.secrets.create_scope("climatelake")
+        # the deploy made the scope (the bundle's secret_scopes) with the jobs' and gateway's ACLs
         w.secrets.put_secret("climatelake", "pii-key-v1", string_value=pii.encode_key(keys.encryption))
         w.secrets.put_secret("climatelake", "pii-key-current", string_value="1")
         w.secrets.put_secret("climatelake", "pii-token-key", string_value=pii.encode_key(keys.search))

@@ -32,7 +32,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         settings, w = stack.settings(), stack.workspace_client()
         prepare_storage(settings)
         bundle.deploy(w, "local", {"storage_account": settings.storage_account})
-        w.secrets.create_scope("climatelake")
+        # the deploy made the scope (the bundle's secret_scopes) with the jobs' and gateway's ACLs
         # a scope from before versioned names: `pii-key` is version 1
         w.secrets.put_secret("climatelake", "pii-key", string_value=pii.encode_key(pii.new_key()))
         w.secrets.put_secret("climatelake", "pii-token-key", string_value=pii.encode_key(pii.new_key()))

@@ -83,7 +83,7 @@ def test_pii_columns_name_their_kind_and_units_are_given():
     hourly = table_docs.TABLES["silver.weather_hourly"].columns
     assert "°C" in hourly["temp"] and "m/s" in hourly["wind_speed"]
     assert "mm" in hourly["precipitation"] and "%" in hourly["humidity"]
-    made = {t.split(".")[0] for t in job_columns()} | set(bundle.SCHEMAS)  # by the jobs and the deploy
+    made = {t.split(".")[0] for t in job_columns()} | set(bundle.schema_names())  # by the jobs and the deploy
     assert set(table_docs.SCHEMAS) == made
 
 

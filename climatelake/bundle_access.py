@@ -1,0 +1,179 @@
+"""Who may do what: the bundle's principals, catalog, schemas and grants, applied through databricks-sdk.
+
+Three inputs, all in ``databricks/``:
+- ``principals.yml`` — the product's service principals and groups. Asset Bundles manage no principals, so
+  :func:`ensure_principals` makes them (``w.service_principals.create``, ``w.groups.create``) where they are
+  missing: the local deploy's stand-in for an admin adding them on Azure Databricks (service principals from
+  Microsoft Entra ID), where this step finds them and changes nothing.
+- ``databricks.yml`` variables with ``lookup: service_principal: <display name>`` — resolved to the
+  principal's application ID, the name grants and ``run_as`` use (Asset Bundles' variable lookups).
+- ``resources/unity_catalog.yml`` — Asset Bundles' ``catalogs`` and ``schemas`` resources with ``grants``.
+
+:func:`apply_catalog_resources` creates the catalog and schemas that are missing and brings each declared
+principal's privileges to exactly the declared list (``w.grants.update`` with ``add`` and ``remove``).
+Choice: a deploy is authoritative **per declared principal** — privileges given on the same securable to a
+principal the bundle does not name are left alone (Terraform's ``databricks_grants``, which Asset Bundles
+use, replaces all grants of the securable; here an operator's ad-hoc grant to a person survives a deploy).
+A second deploy with nothing changed makes no write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.errors import NotFound
+from databricks.sdk.service.catalog import PermissionsChange, Privilege
+from databricks.sdk.service.workspace import AclPermission
+
+#: what a lookup resolves: (kind, display name) → the name grants use
+Lookup = Callable[[str, str], str]
+
+
+@dataclass(frozen=True)
+class Securable:
+    """A catalog or schema of the bundle and the privileges it declares per principal."""
+
+    kind: str  # "catalog" | "schema"
+    full_name: str
+    grants: dict[str, frozenset[str]] = field(default_factory=dict)
+
+
+def read_principals(bundle_root: Path) -> dict[str, Any]:
+    return yaml.safe_load((bundle_root / "principals.yml").read_text()) or {}
+
+
+def _filtered(listing, attribute: str, value: str):
+    return next((p for p in listing if (getattr(p, attribute, None) or "") == value), None)
+
+
+def ensure_principals(w: WorkspaceClient, bundle_root: Path) -> dict[str, str]:
+    """Make the service principals and groups of ``principals.yml`` that are missing; returns each service
+    principal's display name → application ID."""
+    declared = read_principals(bundle_root)
+    application_ids: dict[str, str] = {}
+    for name in declared.get("service_principals") or {}:
+        found = _filtered(w.service_principals.list(filter=f'displayName eq "{name}"'), "display_name", name)
+        if found is None:
+            found = w.service_principals.create(display_name=name)
+        application_ids[name] = found.application_id or ""
+    for name, spec in (declared.get("groups") or {}).items():
+        if _filtered(w.groups.list(filter=f'displayName eq "{name}"'), "display_name", name) is None:
+            w.groups.create(display_name=name)
+        del spec  # members are the operator's to add (w.groups.patch); none are declared by the product
+    return application_ids
+
+
+def service_principal_lookup(w: WorkspaceClient) -> Lookup:
+    """Asset Bundles' ``lookup:`` for service principals: display name → application ID (other lookup kinds
+    the bundle does not use are refused with the kind named)."""
+    cache: dict[str, str] = {}
+
+    def lookup(kind: str, name: str) -> str:
+        if kind != "service_principal":
+            raise ValueError(f"bundle variable lookup of kind {kind!r} is not supported here")
+        if name not in cache:
+            listing = w.service_principals.list(filter=f'displayName eq "{name}"')
+            found = _filtered(listing, "display_name", name)
+            if found is None or not found.application_id:
+                raise LookupError(
+                    f"no service principal named {name!r} in the workspace; `climatelake deploy` makes it "
+                    "locally (databricks/principals.yml), on Azure an admin adds it"
+                )
+            cache[name] = found.application_id
+        return cache[name]
+
+    return lookup
+
+
+def load_catalog_resources(resources: dict[str, Any]) -> list[Securable]:
+    """The resolved ``catalogs`` and ``schemas`` resources as securables, catalogs first."""
+
+    def grants(spec: dict[str, Any]) -> dict[str, frozenset[str]]:
+        return {g["principal"]: frozenset(g.get("privileges") or []) for g in spec.get("grants") or []}
+
+    securables = [
+        Securable("catalog", spec["name"], grants(spec))
+        for spec in (resources.get("catalogs") or {}).values()
+    ]
+    securables += [
+        Securable("schema", f"{spec['catalog_name']}.{spec['name']}", grants(spec))
+        for spec in (resources.get("schemas") or {}).values()
+    ]
+    return securables
+
+
+def apply_catalog_resources(w: WorkspaceClient, securables: list[Securable]) -> list[str]:
+    """Create missing catalogs and schemas, then bring the declared grants about; returns what changed."""
+    changed: list[str] = []
+    for securable in securables:
+        if _ensure_exists(w, securable):
+            changed.append(f"{securable.kind} {securable.full_name}: created")
+        have = _current_grants(w, securable)
+        changes = []
+        for principal, wanted in securable.grants.items():
+            held = have.get(principal.lower(), frozenset())
+            add, remove = sorted(wanted - held), sorted(held - wanted)
+            if add or remove:
+                changes.append(
+                    PermissionsChange(
+                        principal=principal,
+                        add=[Privilege(p) for p in add] or None,
+                        remove=[Privilege(p) for p in remove] or None,
+                    )
+                )
+                changed.append(f"{securable.kind} {securable.full_name}: {principal} +{add} -{remove}")
+        if changes:
+            w.grants.update(securable.kind, securable.full_name, changes=changes)
+    return changed
+
+
+def apply_secret_scopes(w: WorkspaceClient, scopes: dict[str, Any]) -> list[str]:
+    """Create the bundle's ``secret_scopes`` that are missing (Databricks-backed) and put each declared ACL
+    that differs (``w.secrets.put_acl``; one ACL per principal, so putting replaces)."""
+    changed: list[str] = []
+    existing = {s.name for s in w.secrets.list_scopes()}
+    for spec in scopes.values():
+        name = spec["name"]
+        if name not in existing:
+            w.secrets.create_scope(name)
+            changed.append(f"secret scope {name}: created")
+        have = {
+            (a.principal or "").lower(): a.permission.value for a in w.secrets.list_acls(name) if a.permission
+        }
+        for permission in spec.get("permissions") or []:
+            principal = (
+                permission.get("service_principal_name")
+                or permission.get("user_name")
+                or permission["group_name"]
+            )
+            if have.get(principal.lower()) != permission["level"]:
+                w.secrets.put_acl(name, principal, AclPermission(permission["level"]))
+                changed.append(f"secret scope {name}: {principal} {permission['level']}")
+    return changed
+
+
+def _ensure_exists(w: WorkspaceClient, securable: Securable) -> bool:
+    try:
+        (w.catalogs if securable.kind == "catalog" else w.schemas).get(securable.full_name)
+        return False
+    except NotFound:
+        if securable.kind == "catalog":
+            w.catalogs.create(name=securable.full_name)
+        else:
+            catalog, schema = securable.full_name.split(".", 1)
+            w.schemas.create(name=schema, catalog_name=catalog)
+        return True
+
+
+def _current_grants(w: WorkspaceClient, securable: Securable) -> dict[str, frozenset[str]]:
+    """Privileges granted directly on the securable, by lower-case principal."""
+    listing = w.grants.get(securable.kind, securable.full_name)
+    return {
+        (a.principal or "").lower(): frozenset(p.value for p in a.privileges or [])
+        for a in listing.privilege_assignments or []
+    }
