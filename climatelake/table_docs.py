@@ -313,11 +313,7 @@ def apply_comments(
     w: Any, warehouse_id: str, catalog: str, schemas: Iterable[str] | None = None
 ) -> list[str]:
     """Run :func:`comment_statements` through the SQL statements API; returns the statements run."""
-    from climatelake.sql_runner import run_sql
-
-    statements = comment_statements(w, catalog, schemas)
-    for statement in statements:  # one at a time: a failure names its statement
-        run_sql(w, statement, warehouse_id=warehouse_id)
+    statements = _run(w, warehouse_id, comment_statements(w, catalog, schemas))
     log.info("table comments: %d statements run", len(statements))
     return statements
 
@@ -325,10 +321,15 @@ def apply_comments(
 def document_table(w: Any, warehouse_id: str, full_name: str) -> list[str]:
     """Bring one table's comments to its documentation (a request's table, when its run has succeeded);
     returns the statements run (none when they already match)."""
+    catalog, schema, _ = full_name.split(".")
+    return _run(w, warehouse_id, table_statements(catalog, schema, w.tables.get(full_name)))
+
+
+def _run(w: Any, warehouse_id: str, statements: list[str]) -> list[str]:
+    """Run ``statements`` through the SQL statements API one at a time (a failure names its statement, and
+    those before it stay applied: each is idempotent, so a retry runs only what is left); returns them."""
     from climatelake.sql_runner import run_sql
 
-    catalog, schema, _ = full_name.split(".")
-    statements = table_statements(catalog, schema, w.tables.get(full_name))
     for statement in statements:
         run_sql(w, statement, warehouse_id=warehouse_id)
     return statements
