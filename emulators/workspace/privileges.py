@@ -21,10 +21,11 @@ Follows Databricks' documented semantics (Privilege Model 1.0):
 - Metastore admins (``WorkspaceConfig.metastore_admins``, a user or a group) may manage and see everything.
 
 Choices where the documentation leaves room (or where this step stops short):
-- Interim (issue 16): metastore admins pass every check, data reads included. On Databricks a metastore
-  admin manages privileges and ownership of any object but reads data through the grants it gives itself
-  ("Admin privileges in Unity Catalog"). The product's configured principals are metastore admins until the
-  bundle declares their grants; then the bypass goes.
+- Metastore admins pass every check, data reads included. On Databricks a metastore admin manages
+  privileges and ownership of any object but reads data through the grants it gives itself ("Admin
+  privileges in Unity Catalog"); here the operator's tests and tools read everything without granting
+  themselves first. The local stack's only admin is the operator: the product's own principals (gateway,
+  functions, jobs) are not admins and hold the bundle's grants (tests/test_product_principals.py).
 - ``ALL_PRIVILEGES`` stands for every privilege applicable at the level it is granted, current and future,
   except ``MANAGE`` (and ``EXTERNAL_USE_SCHEMA``), as the reference says of it; it is kept as one privilege
   in the answers, as Databricks shows it.

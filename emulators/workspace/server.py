@@ -79,9 +79,9 @@ class WorkspaceConfig:
     #: OpenLineage transport of openlineage-python ({"type": "http", "url": …} or {"type": "file",
     #: "log_file_path": …}); None: no OpenLineage events
     openlineage: dict[str, Any] | None = None
-    #: metastore admins (user, service principal or group names). None: the principals of ``tokens`` — an
-    #: interim choice of issue 16 (the product's configured principals pass every check, so nothing the
-    #: product does is refused before its bundle declares grants); principals made through SCIM are not admins
+    #: metastore admins (user, service principal or group names). None: the principals of ``tokens`` (what
+    #: the in-process test workspaces rely on); the local stack names its one admin, the operator, so the
+    #: product's service principals hold only their grants. Principals made through SCIM are never admins
     metastore_admins: list[str] | None = None
 
 

@@ -1,0 +1,175 @@
+"""The product's own principals hold what the bundle grants them, and act as themselves (issue 16, item 6).
+
+On the session's local stack (Azurite, Sail, the stand-ins, the gateway under gunicorn), deployed and
+ingested by ``climatelake`` code: the gateway and function app call the workspace with their own service
+principals' tokens, the jobs run as theirs, and nothing but the operator is a metastore admin. Checked with
+unmodified databricks-sdk (``w.grants.get_effective``, ``w.tables.get``, temporary table credentials, the
+SQL statements API) as each principal.
+"""
+
+from __future__ import annotations
+
+import pytest
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.errors import PermissionDenied
+from databricks.sdk.service.catalog import TableOperation
+
+from climatelake import bundle
+from emulators.stack import FUNCTIONS_SP, GATEWAY_SP, JOBS_SP, LOCAL_USER, Stack
+from tests.helpers.sail_workspace import failed, ok
+
+pytestmark = pytest.mark.stack
+
+CATALOG = "climatelake"
+#: one table of each layer the bootstrap's ingest made
+TABLES = {
+    "bronze": f"{CATALOG}.bronze.weather_hourly_raw",
+    "silver": f"{CATALOG}.silver.weather_hourly",
+    "gold": f"{CATALOG}.gold.weather_daily",
+}
+
+
+def _application_id(w: WorkspaceClient, display_name: str) -> str:
+    found = [p for p in w.service_principals.list(filter=f'displayName eq "{display_name}"')]
+    assert len(found) == 1, found
+    return found[0].application_id
+
+
+def _effective(w: WorkspaceClient, table: str, principal: str) -> set[str]:
+    listing = w.grants.get_effective("table", table, principal=principal)
+    return {
+        p.privilege.value
+        for a in listing.privilege_assignments or []
+        for p in a.privileges or []
+        if p.privilege is not None
+    }
+
+
+@pytest.fixture(scope="module")
+def stack(local_stack) -> Stack:
+    return local_stack.stack
+
+
+@pytest.fixture(scope="module")
+def admin(stack: Stack) -> WorkspaceClient:
+    return stack.workspace_client()
+
+
+def test_each_part_calls_the_workspace_as_its_own_service_principal(stack: Stack, admin: WorkspaceClient):
+    for token, name in ((stack.gateway_token, GATEWAY_SP), (stack.functions_token, FUNCTIONS_SP)):
+        me = stack.workspace_client(token).current_user.me()
+        assert me.display_name == name and me.user_name == _application_id(admin, name)
+    assert admin.current_user.me().user_name == LOCAL_USER
+    jobs_sp = _application_id(admin, JOBS_SP)
+    for job in admin.jobs.list():
+        assert job.settings.run_as.service_principal_name == jobs_sp, job.settings.name
+        assert admin.jobs.get(job.job_id).run_as_user_name == jobs_sp
+    # the bootstrap's ingest ran as the jobs' principal: its tasks' plan checks are audited under its name
+    ingest = bundle.job_id_by_name(admin, "climatelake_weather_ingest")
+    checked = ok(
+        admin,
+        "SELECT count(*) FROM system.access.audit "
+        f"WHERE user_identity.email = '{jobs_sp}' AND request_params['job_id'] = '{ingest}'",
+    )
+    assert int(checked[0][0]) > 0
+    # the table printed by `make run` names each of them
+    named = {principal for _, principal, _ in stack.token_table()}
+    assert {LOCAL_USER, GATEWAY_SP, FUNCTIONS_SP, JOBS_SP} <= named
+
+
+def test_principal_by_layer_matrix(admin: WorkspaceClient):
+    """Effective privileges, inherited from the bundle's schema grants (and USE CATALOG on the catalog)."""
+    jobs, gateway, functions = (_application_id(admin, n) for n in (JOBS_SP, GATEWAY_SP, FUNCTIONS_SP))
+    expected = {
+        (jobs, "bronze"): {"SELECT", "MODIFY"},
+        (jobs, "silver"): {"SELECT", "MODIFY"},
+        (jobs, "gold"): {"SELECT", "MODIFY"},
+        (gateway, "bronze"): set(),
+        (gateway, "silver"): {"SELECT"},
+        (gateway, "gold"): {"SELECT"},
+        (functions, "bronze"): set(),
+        (functions, "silver"): set(),
+        (functions, "gold"): set(),
+        ("analysts", "bronze"): set(),
+        ("analysts", "silver"): set(),
+        ("analysts", "gold"): {"SELECT"},
+        ("engineers", "bronze"): {"SELECT"},
+        ("engineers", "gold"): {"SELECT"},
+    }
+    for (principal, layer), wanted in expected.items():
+        held = _effective(admin, TABLES[layer], principal) & {"SELECT", "MODIFY"}
+        assert held == wanted, (principal, layer, held)
+
+
+def test_the_gateways_token_reaches_what_it_serves_and_not_bronze(stack: Stack):
+    gateway = stack.workspace_client(stack.gateway_token)
+    for layer in ("silver", "gold"):
+        assert gateway.tables.get(TABLES[layer]).full_name == TABLES[layer]
+    with pytest.raises(PermissionDenied):
+        gateway.tables.get(TABLES["bronze"])
+    gold = gateway.tables.get(TABLES["gold"])
+    read = gateway.temporary_table_credentials.generate_temporary_table_credentials(
+        operation=TableOperation.READ, table_id=gold.table_id
+    )
+    assert read.azure_user_delegation_sas or read.url
+    with pytest.raises(PermissionDenied):  # it reads gold, it never writes it
+        gateway.temporary_table_credentials.generate_temporary_table_credentials(
+            operation=TableOperation.READ_WRITE, table_id=gold.table_id
+        )
+    listed = {t.name for t in gateway.tables.list(catalog_name=CATALOG, schema_name="bronze")}
+    assert listed == set()  # a list shows only what the caller may see
+
+
+def test_an_analyst_reads_gold_and_nothing_else(stack: Stack, admin: WorkspaceClient):
+    """A person added to the bundle's analysts group, through SQL: gold answers, silver is refused, and the
+    refusal is in the audit table."""
+    name = "ana.lyst@climatelake.dev"
+    user = next(iter(admin.users.list(filter=f'userName eq "{name}"')), None) or admin.users.create(
+        user_name=name
+    )
+    group = next(iter(admin.groups.list(filter='displayName eq "analysts"')))
+    admin.api_client.do(
+        "PATCH",
+        f"/api/2.0/preview/scim/v2/Groups/{group.id}",
+        body={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "add", "path": "members", "value": [{"value": user.id}]}],
+        },
+    )
+    token = admin.api_client.do("POST", "/api/2.0/local/tokens", body={"principal": name})["token_value"]
+    analyst = stack.workspace_client(token)
+    assert ok(analyst, f"SELECT count(*) FROM {TABLES['gold']}")[0][0] != "0"
+    failed(analyst, f"SELECT count(*) FROM {TABLES['silver']}", "INSUFFICIENT_PERMISSIONS")
+    denied = ok(
+        admin,
+        "SELECT action_name, response.status_code FROM system.access.audit "
+        f"WHERE user_identity.email = '{name}' AND response.status_code = 403",
+    )
+    assert denied, "the analyst's refused read is not in system.access.audit"
+
+
+def test_a_deploy_restores_what_the_bundle_declares_and_keeps_other_grants(admin: WorkspaceClient):
+    """Authoritative per declared principal: a privilege taken from the jobs' principal comes back, one
+    given to a person the bundle does not name stays, and a deploy with nothing to do writes nothing."""
+    from databricks.sdk.service.catalog import PermissionsChange, Privilege
+
+    jobs = _application_id(admin, JOBS_SP)
+    schema = f"{CATALOG}.gold"
+    admin.grants.update(
+        "schema",
+        schema,
+        changes=[
+            PermissionsChange(principal=jobs, remove=[Privilege.MODIFY]),
+            PermissionsChange(principal=LOCAL_USER, add=[Privilege.APPLY_TAG]),
+        ],
+    )
+    assert "MODIFY" not in _effective(admin, TABLES["gold"], jobs)
+    changed = bundle.ensure_access(admin)
+    assert changed == [f"schema {schema}: {jobs} +['MODIFY'] -[]"]
+    assert "MODIFY" in _effective(admin, TABLES["gold"], jobs)
+    kept = admin.grants.get("schema", schema, principal=LOCAL_USER).privilege_assignments or []
+    assert {p.value for a in kept for p in a.privileges or []} == {"APPLY_TAG"}
+    assert bundle.ensure_access(admin) == []
+    admin.grants.update(
+        "schema", schema, changes=[PermissionsChange(principal=LOCAL_USER, remove=[Privilege.APPLY_TAG])]
+    )
