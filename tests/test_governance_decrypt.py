@@ -16,6 +16,7 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.sql import StatementState
+from databricks.sdk.service.workspace import AclPermission
 
 from climatelake import pii
 from climatelake.sql_runner import run_sql
@@ -104,6 +105,12 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         ):
             script = script.replace("${" + name + "}", value)
         run_sql(w, script, warehouse_id="local")
+        # the PII reader is no metastore admin: its group gets what a reader of these tables needs (the
+        # product's bundle grants pii_readers the same on silver; hr is this test's own schema)
+        env.ok(f"GRANT USE CATALOG ON CATALOG {CATALOG} TO pii_readers")
+        for schema in ("silver", "hr"):
+            env.ok(f"GRANT USE SCHEMA, SELECT ON SCHEMA {CATALOG}.{schema} TO pii_readers")
+        w.secrets.put_acl("climatelake", "pii_readers", AclPermission.READ)
         yield env
     finally:
         stack.stop()
