@@ -57,6 +57,7 @@ HOPS = [
     ("status succeeded → event built", "succeeded", "event_time"),
     ("event published → received by the subscriber", "event_time", "received"),
 ]
+_TASK_TIMINGS = re.compile(r"task timings run (\d+) task \S+: (.*)$")
 _EXECUTING = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*Executing 'Functions\.(\w+)'")
 
 
@@ -71,6 +72,16 @@ def _function_starts(log: Path) -> list[tuple[float, str]]:
         if match := _EXECUTING.match(line):
             when = dt.datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
             found.append((when, match.group(2)))
+    return found
+
+
+def _task_pieces(log: Path) -> dict[int, dict[str, float]]:
+    """run id → the pieces of its task hop the workspace logged (ms: token, proxy start, process, …)."""
+    found: dict[int, dict[str, float]] = {}
+    for line in log.read_text(errors="replace").splitlines():
+        if match := _TASK_TIMINGS.search(line):
+            pairs = (item.split("=") for item in match.group(2).split())
+            found[int(match.group(1))] = {k: float(v) for k, v in pairs}
     return found
 
 
@@ -118,7 +129,7 @@ def main() -> None:
             }
             statuses = RequestStatusStore(stack.connection_string)
             w = stack.workspace_client()
-            e2e, bare, cold, hops = [], [], [], []
+            e2e, bare, cold, hops, run_ids = [], [], [], [], []
             warm = WarmPython()  # what the workspace runs tasks in: the same footing for the bare run
             log = Path(state) / "bare.log"
             job_file = ROOT / "databricks" / "src" / "extract_request.py"
@@ -163,6 +174,8 @@ def main() -> None:
                     bare.append(bare_elapsed)
                     cold.append(cold_elapsed)
                     hops.append([at[b] - at[a] for _, a, b in HOPS])
+                    run_ids.append(int(event["data"]["run_id"]))
+            pieces = _task_pieces(Path(state) / "logs" / "workspace.log")
         finally:
             warm.stop()
             stack.stop()
@@ -191,6 +204,14 @@ def main() -> None:
         print(f"  {label:<58} {statistics.median(values):6.0f} {min(values):6.0f} {max(values):6.0f}")
     sums = [sum(h) * 1000 for h in hops]
     print(f"  {'sum of the hops':<58} {statistics.median(sums):6.0f} {min(sums):6.0f} {max(sums):6.0f}")
+    measured = [pieces[r] for r in run_ids if r in pieces]
+    if measured:
+        print("the task hop's pieces, from the workspace log (ms: median, min, max):")
+        for name in measured[0]:
+            values = [m[name] for m in measured if name in m]
+            print(f"  {name:<58} {statistics.median(values):6.1f} {min(values):6.1f} {max(values):6.1f}")
+    print(f"bare job runs (ms): {' '.join(f'{b * 1000:.0f}' for b in bare)}")
+    print(f"task hops (ms):     {' '.join(f'{h[4] * 1000:.0f}' for h in hops)}")
 
 
 if __name__ == "__main__":

@@ -423,6 +423,28 @@ def test_a_warm_task_ends_like_a_python_process_and_bad_requests_do_not_stop_the
     assert first[1].split()[1] != second[1].split()[1]  # each task draws its own random numbers
 
 
+def test_a_warm_task_s_end_is_reported_when_it_exits_not_at_the_servers_next_check(tmp_path: Path):
+    """The server learns of a task's exit from SIGCHLD at once: waiting for its periodic parent check
+    reported every task up to that interval late (50 ms; the bimodal task hop of issue 18, target 4).
+    Here the check is 30 s apart, so only the exit can wake the server. The task's own child processes
+    still work as in a fresh ``python`` (SIGCHLD is back to its default in the task)."""
+    job = tmp_path / "job.py"
+    job.write_text(
+        "import signal, subprocess, sys\n"
+        "assert signal.getsignal(signal.SIGCHLD) == signal.SIG_DFL\n"
+        "print('child', subprocess.run([sys.executable, '-c', 'pass']).returncode, flush=True)\n"
+    )
+    warm = WarmPython(parent_check=30)
+    try:
+        for name in ("first", "second"):
+            log = tmp_path / f"{name}.log"
+            task = warm.start(str(job), [], str(tmp_path), dict(os.environ), log)
+            assert task.wait(timeout=10) == 0, log.read_text()
+            assert "child 0" in log.read_text()
+    finally:
+        warm.stop()
+
+
 def test_task_runs_have_their_own_output_and_finished_runs_can_be_deleted(
     workspace: Workspace, tmp_path: Path
 ):

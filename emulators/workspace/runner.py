@@ -337,6 +337,13 @@ class RunExecutor:
         if python_path:
             env["PYTHONPATH"] = os.pathsep.join([*python_path, *filter(None, [env.get("PYTHONPATH")])])
         token, plan_access = None, None
+        clock = [time.perf_counter()]  # the task's pieces, logged at its end (bench/e2e_latency.py)
+
+        def lap() -> float:
+            clock.append(time.perf_counter())
+            return (clock[-1] - clock[-2]) * 1000
+
+        pieces: dict[str, float] = {}
         if self.identity is not None:  # the run's own identity, not the configured token (run_identity.py)
             principal = run.get("run_as_user_name") or run["creator_user_name"]
             try:
@@ -345,6 +352,7 @@ class RunExecutor:
                 return "FAILED", f"The run cannot act as {principal}: {exc.message}"
             env["DATABRICKS_TOKEN"] = token.value
             plan_access = self.identity.plan_access(principal, run, spec["task_key"])
+        pieces["token"] = lap()
         try:
             proxy = self._start_proxy(env, plan_access)
         except Exception as exc:  # no unchecked Spark session for a run's principal
@@ -352,14 +360,23 @@ class RunExecutor:
                 self.identity.revoke(token)
             log.exception("Spark Connect proxy did not start")
             return "INTERNAL_ERROR", f"The task's Spark Connect channel did not start: {exc}"
+        pieces["proxy_start"] = lap()
         try:
             warm = "spark_python_task" in spec and not python_path
             return self._run_process(run, spec, task, command, cwd, env, log_path, deadline, warm=warm)
         finally:
+            pieces["process"] = lap()
             if token is not None:
                 self.identity.revoke(token)
+            pieces["revoke"] = lap()
             if proxy is not None:
-                self._finish_proxy(proxy, run, spec, task)
+                self._finish_proxy(proxy, run, spec, task, pieces)
+            log.info(
+                "task timings run %s task %s: %s",
+                run["run_id"],
+                spec["task_key"],
+                " ".join(f"{k}={v:.1f}" for k, v in pieces.items()),
+            )
 
     def _start_proxy(self, env: dict[str, str], plan_access: PlanAccess | None = None) -> ConnectProxy | None:
         """A Spark Connect proxy for one task run; the task's SPARK_REMOTE then points at it. It records
@@ -391,13 +408,23 @@ class RunExecutor:
         return proxy
 
     def _finish_proxy(
-        self, proxy: ConnectProxy, run: dict[str, Any], spec: dict[str, Any], task: dict[str, Any]
+        self,
+        proxy: ConnectProxy,
+        run: dict[str, Any],
+        spec: dict[str, Any],
+        task: dict[str, Any],
+        pieces: dict[str, float] | None = None,
     ) -> None:
+        pieces = {} if pieces is None else pieces
         try:
+            began = time.perf_counter()
             proxy.stop()
+            pieces["proxy_stop"] = (time.perf_counter() - began) * 1000
             if self.lineage is None:
                 return
+            began = time.perf_counter()
             self.lineage.task_finished(run, {**task, "task_key": spec["task_key"]}, proxy.recorder.result())
+            pieces["lineage"] = (time.perf_counter() - began) * 1000
         except Exception:
             log.exception("lineage of task %s of run %s failed", spec["task_key"], run["run_id"])
 

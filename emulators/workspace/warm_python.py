@@ -41,6 +41,8 @@ from pathlib import Path
 from typing import Any
 
 START_TIMEOUT = 60.0  # seconds for the server's imports (≈ 0.4 s here)
+#: how often the server checks that its parent is still there (a task's exit and a request wake it at once)
+PARENT_CHECK_SECONDS = 0.05
 PRELOAD = ("pyspark.sql", "pyspark.sql.functions", "pyspark.sql.connect.session", "pyspark.sql.window")
 
 
@@ -90,7 +92,7 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def serve(socket_path: str) -> None:
+def serve(socket_path: str, parent_check: float = PARENT_CHECK_SECONDS) -> None:
     """Accept task requests until the parent process goes away; fork one child per request."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the tasks; the workspace stops the server
     for name in PRELOAD:
@@ -101,13 +103,26 @@ def serve(socket_path: str) -> None:
     listener.listen(16)
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ)
+    # A child's exit wakes the loop at once (SIGCHLD through the wakeup fd): waiting for the select's
+    # timeout reported each task up to 50 ms late (the bimodal task hop of issue 18, target 4).
+    exited, wakeup = socket.socketpair()
+    exited.setblocking(False)
+    wakeup.setblocking(False)
+    signal.set_wakeup_fd(wakeup.fileno(), warn_on_full_buffer=False)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    selector.register(exited, selectors.EVENT_READ)
     children: dict[int, socket.socket] = {}
     print("ready", flush=True)
     while os.getppid() == parent:
-        for _key, _events in selector.select(timeout=0.05):
+        for key, _events in selector.select(timeout=parent_check):
+            if key.fileobj is exited:
+                with contextlib.suppress(BlockingIOError):
+                    while exited.recv(4096):
+                        pass
+                continue
             connection, _ = listener.accept()
             try:
-                _fork_task(connection, listener, children, server)
+                _fork_task(connection, (listener, exited, wakeup), children, server)
             except Exception:  # noqa: BLE001 - one bad request must not end the server and its tasks
                 connection.close()
         while children:
@@ -125,7 +140,10 @@ def serve(socket_path: str) -> None:
 
 
 def _fork_task(
-    connection: socket.socket, listener: socket.socket, children: dict[int, socket.socket], server: int
+    connection: socket.socket,
+    own: tuple[socket.socket, ...],
+    children: dict[int, socket.socket],
+    server: int,
 ) -> None:
     """Read one request, fork its task, answer with the task's pid."""
     connection.settimeout(10)
@@ -136,7 +154,9 @@ def _fork_task(
     if pid == 0:  # the task: whatever happens here ends in os._exit, never back in the server's loop
         code = 1
         try:
-            for other in (listener, connection, *children.values()):
+            signal.set_wakeup_fd(-1)  # the task's signals are its own, as in a fresh ``python``
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            for other in (*own, connection, *children.values()):
                 other.close()
             _die_with_parent()
             if os.getppid() != server:  # the server died before the kernel could be told
@@ -196,8 +216,9 @@ class WarmTask:
 class WarmPython:
     """Starts the warm server on first use and runs task files through it."""
 
-    def __init__(self, python: str = sys.executable) -> None:
+    def __init__(self, python: str = sys.executable, parent_check: float | None = None) -> None:
         self._python = python
+        self._parent_check = parent_check  # None: the server's default
         self._lock = threading.Lock()
         self._server: subprocess.Popen | None = None
         self._folder: str | None = None
@@ -227,8 +248,11 @@ class WarmPython:
             self._folder = tempfile.mkdtemp(prefix="climatelake-warm-")
             errors = Path(self._folder, "server.err")
             with open(errors, "wb") as stderr:  # PySpark's import warnings; the reason if it cannot start
+                command = [self._python, "-m", "emulators.workspace.warm_python", self._socket]
+                if self._parent_check is not None:
+                    command.append(str(self._parent_check))
                 self._server = subprocess.Popen(
-                    [self._python, "-m", "emulators.workspace.warm_python", self._socket],
+                    command,
                     cwd=str(Path(__file__).resolve().parents[2]),
                     stdout=subprocess.PIPE,
                     stderr=stderr,
@@ -274,4 +298,4 @@ class WarmPython:
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1])
+    serve(sys.argv[1], *(float(a) for a in sys.argv[2:3]))
