@@ -122,6 +122,10 @@ class RunExecutor:
         warm = os.environ.get("CLIMATELAKE_WORKSPACE_WARM_TASKS", "1") != "0"
         self._warm = WarmPython() if warm else None  # spark_python_task files fork from a warm Python
         self._run_threads: list[threading.Thread] = []
+        #: the engine's default catalog and schema, asked once (two Spark Connect calls, ≈ 15 ms, were
+        #: paid in every task's first plan check): a new Spark session starts with the engine's configured
+        #: defaults, and the recorder does not follow a task's ``USE`` anyway (connect_proxy LIMITATIONS)
+        self._engine_defaults: tuple[str | None, str | None] | None = None
         #: the run's principal for tokens and plan checks (``run_identity.py``); None: the configured
         #: ``task_env`` token and no checks (set by the workspace once its directory exists)
         self.identity: RunIdentity | None = None
@@ -388,7 +392,7 @@ class RunExecutor:
             return None
         lineage = self.lineage
         if lineage is not None:
-            recorder = PlanRecorder(lineage.columns_of, lineage.engine_defaults, lineage.table_at)
+            recorder = PlanRecorder(lineage.columns_of, self._defaults, lineage.table_at)
         else:
             recorder = PlanRecorder()
         guard = None
@@ -406,6 +410,16 @@ class RunExecutor:
             return None
         env["SPARK_REMOTE"] = proxied_remote(remote, proxy.port)
         return proxy
+
+    def _defaults(self) -> tuple[str | None, str | None]:
+        """The engine's default catalog and schema (lineage's hook), kept once both are known."""
+        if self._engine_defaults is not None:
+            return self._engine_defaults
+        assert self.lineage is not None
+        answer = self.lineage.engine_defaults()
+        if all(answer):
+            self._engine_defaults = answer
+        return answer
 
     def _finish_proxy(
         self,
