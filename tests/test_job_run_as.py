@@ -47,6 +47,11 @@ TASK = textwrap.dedent(
     elif action == "write":
         spark.sql(f"INSERT INTO {table} VALUES (3, 'Rome')")
         print("WROTE")
+    elif action == "create":  # as the jobs register their tables: Delta at a path, then CREATE TABLE
+        location = sys.argv[3]
+        spark.range(2).write.format("delta").mode("overwrite").save(location)
+        spark.sql(f"CREATE TABLE IF NOT EXISTS {table} USING DELTA LOCATION '{location}'")
+        print("CREATED")
     """
 )
 
@@ -96,10 +101,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         yield World(ws, admin, alice, alice_name, sp, table, str(script))
 
 
-def make_job(w: WorkspaceClient, world: World, action: str, run_as: JobRunAs | None = None) -> int:
+def make_job(
+    w: WorkspaceClient, world: World, action: str, run_as: JobRunAs | None = None, *arguments: str
+) -> int:
+    parameters = [action, *(arguments or [world.table])]
     task = Task(
-        task_key="main",
-        spark_python_task=SparkPythonTask(python_file=world.script, parameters=[action, world.table]),
+        task_key="main", spark_python_task=SparkPythonTask(python_file=world.script, parameters=parameters)
     )
     return w.jobs.create(name=f"{action}-{uuid.uuid4().hex[:6]}", tasks=[task], run_as=run_as).job_id
 
@@ -201,3 +208,22 @@ def test_denials_are_in_system_access_audit(world: World):
     write = ("generateTemporaryTableCredential", world.table, "READ_WRITE", "403")
     assert {read, write} <= found, rows
     assert any("SELECT on Table" in r[4] for r in rows) and any("MODIFY on Table" in r[4] for r in rows)
+
+
+def test_a_table_the_run_creates_is_owned_by_its_run_as(world: World):
+    """Databricks makes a table's creator its owner; locally the engine registers it with its own catalog
+    token, so the plan check hands it to the run's principal once the engine has made it."""
+    admin, sp = world.admin, world.sp
+    schema = f"{CATALOG}.made"
+    ok(admin, f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    grant(admin, "catalog", CATALOG, sp, P.USE_CATALOG)
+    grant(admin, "schema", schema, sp, P.USE_SCHEMA, P.CREATE_TABLE)
+    table = f"{schema}.by_job_{uuid.uuid4().hex[:6]}"
+    location = f"abfss://lake@devstoreaccount1.dfs.core.windows.net/made/{table.rsplit('.', 1)[1]}"
+    job = make_job(admin, world, "create", JobRunAs(service_principal_name=sp), table, location)
+    finished, logs = run(admin, job)
+    assert finished.state.result_state == RunResultState.SUCCESS, (finished.state, logs)
+    assert admin.tables.get(table).owner == sp
+    # as its owner it reads it with no SELECT granted (a get needs a privilege on the table, or ownership)
+    assert client_of(world.ws, admin, sp).tables.get(table).full_name == table
+    grant(admin, "schema", schema, sp, P.USE_SCHEMA, P.CREATE_TABLE, remove=True)

@@ -48,6 +48,8 @@ class Touched:
     #: tables whose tags (``APPLY TAG``) or column masks (owner / ``MANAGE``) a statement changes
     tags: set[str] = field(default_factory=set)
     masks: set[str] = field(default_factory=set)
+    #: SQL ``CREATE TABLE`` (not temporary) of a table not in the catalog yet: whoever runs it owns it
+    created: set[str] = field(default_factory=set)
     #: what is used cannot be told (sqlglot could not read the SQL): refused for non-admins
     unreadable: bool = False
 

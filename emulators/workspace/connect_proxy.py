@@ -249,6 +249,10 @@ class PlanRecorder:
         found.writes |= used.writes
         if not (isinstance(tree, exp.Create) and tree.args.get("exists") and self._table_known(tree)):
             found.creates_in_schema |= used.creates_in_schema  # IF NOT EXISTS of a table there: no create
+            if isinstance(tree, exp.Create) and str(tree.args.get("kind") or "").upper() == "TABLE":
+                target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+                if isinstance(target, exp.Table) and (name := self._qualified(target)):
+                    found.created.add(name)
         found.drops |= used.drops
         for table in tree.find_all(exp.Table):  # a temporary view read: the tables it reads
             if table.name and not table.db:
@@ -535,8 +539,9 @@ def _refuse(context: grpc.ServicerContext, message: str) -> None:
     context.abort_with_status(rpc_status.to_status(status))
 
 
-#: decides a parsed ExecutePlanRequest before it is forwarded: returns, or raises ``Refused``
-Guard = Callable[[Any], None]
+#: decides a parsed ExecutePlanRequest before it is forwarded: raises ``Refused``, or returns what to do
+#: once the engine has run the plan (None: nothing), e.g. give the tables it made their owner
+Guard = Callable[[Any], Callable[[], None] | None]
 
 
 class _Forwarder(grpc.GenericRpcHandler):
@@ -595,12 +600,12 @@ class _Forwarder(grpc.GenericRpcHandler):
     def _stream(
         self, multicallable: Any, request: Any, context: grpc.ServicerContext, inspect: bool = False
     ) -> Iterator[bytes]:
-        commit = None
+        commit = after = None
         if inspect:
             parsed = parse_request(request)
             if self.guard is not None and parsed is not None:
                 try:
-                    self.guard(parsed)
+                    after = self.guard(parsed)
                 except Refused as refused:
                     _refuse(context, refused.message)
                 except Exception as exc:  # fail closed: an unchecked plan never reaches the engine
@@ -622,6 +627,8 @@ class _Forwarder(grpc.GenericRpcHandler):
                     commit()
                 except Exception:  # lineage is a side effect: never the job's failure
                     log.exception("lineage capture failed for a plan")
+            if after is not None:  # before the last message: the client's next call sees it done
+                after()
             if held is not None:
                 yield held
             context.set_trailing_metadata(tuple(call.trailing_metadata() or ()))

@@ -153,9 +153,30 @@ class PlanAccess:
         """A metastore admin by name: no decision (``statement_access.py`` does the same)."""
         return self.principal.lower() in self.privileges.admins
 
-    def check(self, touched: Touched) -> None:
-        """Allow the plan's tables (audit rows with the job and run ids), or raise :class:`Refused`."""
+    def check(self, touched: Touched) -> Callable[[], None] | None:
+        """Allow the plan's tables (audit rows with the job and run ids), or raise :class:`Refused`.
+        Returns what to do once the engine has run the plan: the tables it made are owned by the run's
+        principal, as Databricks makes a table's creator its owner ("Manage Unity Catalog object
+        ownership") — locally the engine registers them with its own server-wide catalog token."""
+        new = {n for n in touched.creates | touched.created if self._missing(n)}
         self.access.decide_tables(self.caller, touched, self.params, _refused)
+        return (lambda: self._own(new)) if new else None
+
+    def _missing(self, name: str) -> bool:
+        try:
+            self.privileges.resolve("TABLE", name)
+            return False
+        except ApiError:
+            return True
+
+    def _own(self, names: set[str]) -> None:
+        store = self.privileges.store
+        with store.lock:
+            for name in sorted(names):
+                body = store.get("table", name)
+                if body is not None and (body.get("owner") or "").lower() != self.principal.lower():
+                    body["owner"] = self.principal
+                    store.put("table", name, body)
 
 
 def _refused(message: str) -> Refused:

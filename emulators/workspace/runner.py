@@ -398,8 +398,8 @@ class RunExecutor:
         guard = None
         if plan_access is not None and not plan_access.exempt:
 
-            def guard(request: Any) -> None:
-                plan_access.check(recorder.touched(request))
+            def guard(request: Any):
+                return plan_access.check(recorder.touched(request))
 
         try:
             proxy = ConnectProxy(upstream[0], recorder, guard=guard).start()
