@@ -72,6 +72,13 @@ def test_each_part_calls_the_workspace_as_its_own_service_principal(stack: Stack
         f"WHERE user_identity.email = '{jobs_sp}' AND request_params['job_id'] = '{ingest}'",
     )
     assert int(checked[0][0]) > 0
+    # and its lineage names it (system.access.table_lineage's created_by: who the run acted as)
+    actors = ok(
+        admin,
+        "SELECT DISTINCT created_by FROM system.access.table_lineage "
+        f"WHERE entity_type = 'JOB' AND entity_id = '{ingest}'",
+    )
+    assert actors == [[jobs_sp]]
     # the table printed by `make run` names each of them
     named = {principal for _, principal, _ in stack.token_table()}
     assert {LOCAL_USER, GATEWAY_SP, FUNCTIONS_SP, JOBS_SP} <= named

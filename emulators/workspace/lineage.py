@@ -542,8 +542,9 @@ class JobLineage:
         """Store a finished task's lineage (``TaskLineage``) as job lineage events."""
         job = {"job_id": run["job_id"], "job_run_id": run["run_id"]}
         where = {"task_key": task["task_key"], "task_run_id": task["run_id"]}
+        actor = run.get("run_as_user_name") or run.get("creator_user_name") or ""  # who the run acted as
         for write in found.writes:
-            self.lineage.record(write, run.get("creator_user_name") or "", job=job, task=where)
+            self.lineage.record(write, actor, job=job, task=where)
         with self._lock:
             reads, writes = self._runs.setdefault(run["run_id"], (set(), {}))
             reads |= found.reads
