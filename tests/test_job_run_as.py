@@ -44,6 +44,8 @@ TASK = textwrap.dedent(
     spark = SparkSession.builder.getOrCreate()
     if action == "read":
         print("ROWS=%d" % spark.table(table).count())
+    elif action == "schema":  # an AnalyzePlan, no ExecutePlan
+        print("COLUMNS=" + ",".join(spark.table(table).columns))
     elif action == "write":
         spark.sql(f"INSERT INTO {table} VALUES (3, 'Rome')")
         print("WROTE")
@@ -227,3 +229,18 @@ def test_a_table_the_run_creates_is_owned_by_its_run_as(world: World):
     # as its owner it reads it with no SELECT granted (a get needs a privilege on the table, or ownership)
     assert client_of(world.ws, admin, sp).tables.get(table).full_name == table
     grant(admin, "schema", schema, sp, P.USE_SCHEMA, P.CREATE_TABLE, remove=True)
+
+
+def test_a_tables_schema_needs_select_too(world: World):
+    """``df.columns`` is an AnalyzePlan, not an ExecutePlan: checked the same, as Databricks refuses
+    resolving a table the principal may not read at analysis already."""
+    admin, sp, table = world.admin, world.sp, world.table
+    grant(admin, "catalog", CATALOG, sp, P.USE_CATALOG)
+    grant(admin, "schema", f"{CATALOG}.gold", sp, P.USE_SCHEMA)
+    job = make_job(admin, world, "schema", JobRunAs(service_principal_name=sp))
+    assert_denied(run(admin, job)[0], f"User does not have SELECT on Table '{table}'")
+    grant(admin, "table", table, sp, P.SELECT)
+    finished, logs = run(admin, job)
+    assert finished.state.result_state == RunResultState.SUCCESS, finished.state
+    assert "COLUMNS=id,city" in logs
+    grant(admin, "table", table, sp, P.SELECT, remove=True)

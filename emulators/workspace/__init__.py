@@ -139,14 +139,14 @@ LIMITATIONS:
   view calling them is refused (its text would keep the value); AES errors keep Spark's classes, not its
   exact wording. SQL functions are stored and used as masks, not callable in queries. Membership is the
   directory's (``principals.py``: the configured groups and SCIM groups, transitive).
-- Privileges (interim, issue 16 stays open): the principals of ``WorkspaceConfig.tokens`` are metastore
-  admins unless ``metastore_admins`` names others, and metastore admins pass every check (data reads too,
-  unlike Databricks) — the product has no grants of its own yet. Not enforced yet: path credentials; of a
-  job run's Spark session only ``ExecutePlan`` (not ``AnalyzePlan``: schemas, ``explain``; nor reads of
-  files inside a table's folder by another path; raw files are no tables and stay unchecked; limits in
-  ``run_identity.py``); of Delta Sharing only adding and removing tables is checked (``Access.update_share``:
-  the share's owner or MANAGE, and the owner's SELECT on a table added), not the other share and
-  recipient calls; ``EXTERNAL_USE_SCHEMA`` is not asked for credentials;
+- Privileges: the principals of ``WorkspaceConfig.tokens`` are metastore
+  admins unless ``metastore_admins`` names others (the local stack names only the operator: the product's
+  service principals hold the bundle's grants), and metastore admins pass every check (data reads too,
+  unlike Databricks). Not enforced yet: path credentials; of a job run's Spark session ``ExecutePlan`` and
+  ``AnalyzePlan`` are checked, not reads of files inside a table's folder by another path (raw files are
+  no tables and stay unchecked; limits in ``run_identity.py``); of Delta Sharing only adding and removing
+  tables is checked (``Access.update_share``: the share's owner or MANAGE, and the owner's SELECT on a
+  table added), not the other share and recipient calls; ``EXTERNAL_USE_SCHEMA`` is not asked for credentials;
   metastore admins' allowed metadata reads and statements are not logged. Grants to a principal deleted
   later stay (shown by name). SQL: statements are checked from what sqlglot reads in their text, not from
   the engine's plan (a non-admin's statement sqlglot cannot read is refused); SQL functions, shares

@@ -56,6 +56,10 @@ log = logging.getLogger("workspace.connect_proxy")
 
 _SERVICE = "spark.connect.SparkConnectService"
 _EXECUTE_PLAN = f"/{_SERVICE}/ExecutePlan"
+_ANALYZE_PLAN = f"/{_SERVICE}/AnalyzePlan"
+#: AnalyzePlan kinds that ask about a plan of the session's tables (``df.schema``, ``explain``, …): checked
+#: like the plan's reads — Databricks refuses resolving a table without SELECT at analysis already
+_ANALYZED = ("schema", "explain", "tree_string", "is_local", "is_streaming", "input_files", "semantic_hash")
 #: stands for "the session's current catalog/schema" while sqlglot resolves a statement's names
 _SESSION = "__session__"
 _UNLIMITED = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
@@ -107,6 +111,21 @@ def parse_request(request_bytes: bytes) -> Any:
         return base_pb2.ExecutePlanRequest.FromString(request_bytes)
     except Exception:
         return None
+
+
+def parse_analyze(request_bytes: bytes) -> Any:
+    """The plan an AnalyzePlanRequest asks about, shaped as ``PlanRecorder.touched`` reads a request
+    (``.plan``), or None (a kind with no plan of tables, or bytes that are not one)."""
+    from types import SimpleNamespace
+
+    from pyspark.sql.connect.proto import base_pb2
+
+    try:
+        request = base_pb2.AnalyzePlanRequest.FromString(request_bytes)
+    except Exception:
+        return None
+    kind = request.WhichOneof("analyze")
+    return SimpleNamespace(plan=getattr(request, kind).plan) if kind in _ANALYZED else None
 
 
 class PlanRecorder:
@@ -583,9 +602,29 @@ class _Forwarder(grpc.GenericRpcHandler):
                 lambda request, ctx: self._stream(call, request, ctx, inspect)
             )
         call = self.channel.unary_unary(method)
-        return grpc.unary_unary_rpc_method_handler(lambda request, ctx: self._unary(call, request, ctx))
+        analyze = method == _ANALYZE_PLAN
+        return grpc.unary_unary_rpc_method_handler(
+            lambda request, ctx: self._unary(call, request, ctx, analyze)
+        )
 
-    def _unary(self, multicallable: Any, request: Any, context: grpc.ServicerContext) -> bytes:
+    def _check(self, parsed: Any, context: grpc.ServicerContext) -> Callable[[], None] | None:
+        """The guard's decision on a parsed request: what to do after it ran, or the call aborted."""
+        if self.guard is None or parsed is None:
+            return None
+        try:
+            return self.guard(parsed)
+        except Refused as refused:
+            _refuse(context, refused.message)
+        except Exception as exc:  # fail closed: an unchecked plan never reaches the engine
+            log.exception("the privilege check of a plan failed")
+            context.abort(grpc.StatusCode.INTERNAL, f"The local workspace could not check the plan: {exc}")
+        return None  # not reached: abort raises
+
+    def _unary(
+        self, multicallable: Any, request: Any, context: grpc.ServicerContext, analyze: bool = False
+    ) -> bytes:
+        if analyze:
+            self._check(parse_analyze(request), context)  # reads only: nothing to do after it
         try:
             response, call = multicallable.with_call(
                 request, metadata=_forwarded_metadata(context), timeout=_timeout(context)
@@ -603,15 +642,7 @@ class _Forwarder(grpc.GenericRpcHandler):
         commit = after = None
         if inspect:
             parsed = parse_request(request)
-            if self.guard is not None and parsed is not None:
-                try:
-                    after = self.guard(parsed)
-                except Refused as refused:
-                    _refuse(context, refused.message)
-                except Exception as exc:  # fail closed: an unchecked plan never reaches the engine
-                    log.exception("the privilege check of a plan failed")
-                    message = f"The local workspace could not check the plan: {exc}"
-                    context.abort(grpc.StatusCode.INTERNAL, message)
+            after = self._check(parsed, context)
             commit = self.recorder.commit_for(parsed)
         call = multicallable(request, metadata=_forwarded_metadata(context), timeout=_timeout(context))
         context.add_callback(call.cancel)

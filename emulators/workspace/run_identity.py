@@ -35,12 +35,12 @@ with ``job_id``/``run_id``). A refusal is ``[INSUFFICIENT_PERMISSIONS] Insuffici
 not have SELECT on Table '…'. SQLSTATE: 42501`` (what Databricks says for a statement). Metastore admins
 by name pass without a decision, as in ``statement_access.py``.
 
-LIMITATIONS: only ``ExecutePlan`` is checked: ``AnalyzePlan`` (a DataFrame's schema, ``explain``) and
-catalog listings through the Spark session are answered by Sail with its own token. Paths that are not a
-catalog table's location (raw CSV files, a scratch folder) are left alone, as are names not in the catalog
-(temporary views stand for the tables they read; an unknown name the engine answers). SQL text is read with
-sqlglot (``statement_access.tables_touched``); SQL it cannot read is refused for non-admins, as statements
-are. Writes by path to a table's location need ``MODIFY`` on that table.
+LIMITATIONS: ``ExecutePlan`` and ``AnalyzePlan`` (a DataFrame's schema, ``explain``; its reads) are
+checked; catalog listings through the Spark session are answered by Sail with its own token. Paths that
+are not a catalog table's location (raw CSV files, a scratch folder) are left alone, as are names not in
+the catalog (temporary views stand for the tables they read; an unknown name the engine answers). SQL
+text is read with sqlglot (``statement_access.tables_touched``); SQL it cannot read is refused for
+non-admins, as statements are. Writes by path to a table's location need ``MODIFY`` on that table.
 """
 
 from __future__ import annotations
