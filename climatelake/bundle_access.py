@@ -51,20 +51,23 @@ def _filtered(listing, attribute: str, value: str):
     return next((p for p in listing if (getattr(p, attribute, None) or "") == value), None)
 
 
+def _service_principal(w: WorkspaceClient, name: str):
+    """The service principal whose display name is ``name``, or None."""
+    return _filtered(w.service_principals.list(filter=f'displayName eq "{name}"'), "display_name", name)
+
+
 def ensure_principals(w: WorkspaceClient, bundle_root: Path) -> dict[str, str]:
     """Make the service principals and groups of ``principals.yml`` that are missing; returns each service
-    principal's display name → application ID."""
+    principal's display name → application ID. Group members are the operator's to add (w.groups.patch):
+    the product declares none."""
     declared = read_principals(bundle_root)
     application_ids: dict[str, str] = {}
     for name in declared.get("service_principals") or {}:
-        found = _filtered(w.service_principals.list(filter=f'displayName eq "{name}"'), "display_name", name)
-        if found is None:
-            found = w.service_principals.create(display_name=name)
+        found = _service_principal(w, name) or w.service_principals.create(display_name=name)
         application_ids[name] = found.application_id or ""
-    for name, spec in (declared.get("groups") or {}).items():
+    for name in declared.get("groups") or {}:
         if _filtered(w.groups.list(filter=f'displayName eq "{name}"'), "display_name", name) is None:
             w.groups.create(display_name=name)
-        del spec  # members are the operator's to add (w.groups.patch); none are declared by the product
     return application_ids
 
 
@@ -77,8 +80,7 @@ def service_principal_lookup(w: WorkspaceClient) -> Lookup:
         if kind != "service_principal":
             raise ValueError(f"bundle variable lookup of kind {kind!r} is not supported here")
         if name not in cache:
-            listing = w.service_principals.list(filter=f'displayName eq "{name}"')
-            found = _filtered(listing, "display_name", name)
+            found = _service_principal(w, name)
             if found is None or not found.application_id:
                 raise LookupError(
                     f"no service principal named {name!r} in the workspace; `climatelake deploy` makes it "

@@ -65,9 +65,8 @@ REQUIRED_OUTPUTS = (
 CREDENTIAL = "climatelake_access_connector"
 #: the containers the jobs read and write through Unity Catalog (climatelake.settings.Settings)
 LOCATION_CONTAINERS = (Settings.lake_container, Settings.raw_container, Settings.results_container)
-#: every schema the jobs and the gateway use (databricks/src: bronze_weather, silver_weather, gold_weather,
-#: extract_request, employees_pii); locally the jobs make bronze and gold themselves
-SCHEMAS = ("bronze", "silver", "gold", "results")
+#: every schema the jobs and the gateway use: the bundle's ``schemas`` resources (resources/unity_catalog.yml)
+SCHEMAS = bundle.schema_names()
 SECRET_SCOPE = "climatelake"  # climatelake.pii: CLIMATELAKE_PII_SECRET_SCOPE's default
 DESTINATION = "climatelake-job-events"
 #: functions/job_events.py's route under the Functions host's default ``api`` prefix (host.json sets none)
