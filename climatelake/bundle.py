@@ -287,14 +287,36 @@ def ensure_access(
 ) -> list[str]:
     """Principals, catalog, schemas and grants as the bundle declares them; returns what changed."""
     bundle_access.ensure_principals(w, BUNDLE_ROOT)
-    lookup = bundle_access.service_principal_lookup(w)
+    return apply_access(w, target, overrides, bundle_access.service_principal_lookup(w))
+
+
+def apply_access(
+    w: WorkspaceClient,
+    target: str,
+    overrides: dict[str, str] | None,
+    lookup: bundle_access.Lookup | None = None,
+    create_missing: bool = True,
+) -> list[str]:
+    """The bundle's grants on its catalog and schemas and its secret scopes' ACLs, for principals that
+    exist. ``create_missing``: make a missing catalog, schema or scope (False where another step makes them,
+    as the Azure deploy makes the catalog with its managed location and a Key Vault-backed scope)."""
     securables = load_catalog_resources(target, overrides, BUNDLE_ROOT, lookup)
-    changed = bundle_access.apply_catalog_resources(w, securables)
+    changed = bundle_access.apply_catalog_resources(w, securables, create_missing)
     resolve = _resolver(target, overrides, BUNDLE_ROOT, lookup)
     scopes = {
         k: resolve(v) for _, r in _resources(BUNDLE_ROOT) for k, v in (r.get("secret_scopes") or {}).items()
     }
-    return changed + bundle_access.apply_secret_scopes(w, scopes)
+    return changed + bundle_access.apply_secret_scopes(w, scopes, create_missing)
+
+
+def principal_variables(bundle_root: Path = BUNDLE_ROOT) -> dict[str, str]:
+    """The bundle's service-principal variables: variable name → the display name its lookup names."""
+    variables = _bundle(bundle_root).get("variables") or {}
+    return {
+        name: spec["lookup"]["service_principal"]
+        for name, spec in variables.items()
+        if "service_principal" in (spec.get("lookup") or {})
+    }
 
 
 def deploy_jobs(

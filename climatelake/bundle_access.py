@@ -51,7 +51,7 @@ def _filtered(listing, attribute: str, value: str):
     return next((p for p in listing if (getattr(p, attribute, None) or "") == value), None)
 
 
-def _service_principal(w: WorkspaceClient, name: str):
+def service_principal(w: WorkspaceClient, name: str):
     """The service principal whose display name is ``name``, or None."""
     return _filtered(w.service_principals.list(filter=f'displayName eq "{name}"'), "display_name", name)
 
@@ -63,7 +63,7 @@ def ensure_principals(w: WorkspaceClient, bundle_root: Path) -> dict[str, str]:
     declared = read_principals(bundle_root)
     application_ids: dict[str, str] = {}
     for name in declared.get("service_principals") or {}:
-        found = _service_principal(w, name) or w.service_principals.create(display_name=name)
+        found = service_principal(w, name) or w.service_principals.create(display_name=name)
         application_ids[name] = found.application_id or ""
     for name in declared.get("groups") or {}:
         if _filtered(w.groups.list(filter=f'displayName eq "{name}"'), "display_name", name) is None:
@@ -80,7 +80,7 @@ def service_principal_lookup(w: WorkspaceClient) -> Lookup:
         if kind != "service_principal":
             raise ValueError(f"bundle variable lookup of kind {kind!r} is not supported here")
         if name not in cache:
-            found = _service_principal(w, name)
+            found = service_principal(w, name)
             if found is None or not found.application_id:
                 raise LookupError(
                     f"no service principal named {name!r} in the workspace; `climatelake deploy` makes it "
@@ -109,11 +109,14 @@ def load_catalog_resources(resources: dict[str, Any]) -> list[Securable]:
     return securables
 
 
-def apply_catalog_resources(w: WorkspaceClient, securables: list[Securable]) -> list[str]:
-    """Create missing catalogs and schemas, then bring the declared grants about; returns what changed."""
+def apply_catalog_resources(
+    w: WorkspaceClient, securables: list[Securable], create_missing: bool = True
+) -> list[str]:
+    """Create missing catalogs and schemas (unless ``create_missing`` is False), then bring the declared
+    grants about; returns what changed."""
     changed: list[str] = []
     for securable in securables:
-        if _ensure_exists(w, securable):
+        if create_missing and _ensure_exists(w, securable):
             changed.append(f"{securable.kind} {securable.full_name}: created")
         have = _current_grants(w, securable)
         changes = []
@@ -134,14 +137,16 @@ def apply_catalog_resources(w: WorkspaceClient, securables: list[Securable]) -> 
     return changed
 
 
-def apply_secret_scopes(w: WorkspaceClient, scopes: dict[str, Any]) -> list[str]:
-    """Create the bundle's ``secret_scopes`` that are missing (Databricks-backed) and put each declared ACL
-    that differs (``w.secrets.put_acl``; one ACL per principal, so putting replaces)."""
+def apply_secret_scopes(w: WorkspaceClient, scopes: dict[str, Any], create_missing: bool = True) -> list[str]:
+    """Create the bundle's ``secret_scopes`` that are missing (Databricks-backed; unless ``create_missing``
+    is False) and put each declared ACL that differs (``w.secrets.put_acl``; one ACL per principal, so
+    putting replaces). ACLs govern a Key Vault-backed scope too: who may read its secrets through Databricks
+    (Secrets API: "ACLs can be applied to control permissions for all secrets within a scope")."""
     changed: list[str] = []
     existing = {s.name for s in w.secrets.list_scopes()}
     for spec in scopes.values():
         name = spec["name"]
-        if name not in existing:
+        if name not in existing and create_missing:
             w.secrets.create_scope(name)
             changed.append(f"secret scope {name}: created")
         have = {

@@ -187,9 +187,9 @@ def run(args: argparse.Namespace) -> None:
     if args.command == "events":
         _events(args)
         return
-    from databricks.sdk import WorkspaceClient
+    from climatelake.databricks_auth import workspace_client
 
-    w = WorkspaceClient()
+    w = workspace_client()
     if args.command == "pii":
         _rotate(w, args)
         return

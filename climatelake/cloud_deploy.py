@@ -3,6 +3,13 @@
 After ``azd provision`` (infra/main.bicep) the resources exist but the workspace knows nothing of them. This
 creates or updates, idempotently and through databricks-sdk:
 
+0. the product's principals (``databricks/principals.yml``, :func:`ensure_principals`): the gateway's and
+   the function app's managed identities added as service principals by their client IDs (azd outputs
+   ``AZURE_GATEWAY_IDENTITY_CLIENT_ID``, ``AZURE_FUNCTION_APP_IDENTITY_CLIENT_ID``; each app signs in as
+   its identity, :mod:`climatelake.databricks_auth`), the jobs' ``run_as`` as a Databricks-managed service
+   principal ``climatelake-jobs``; the groups must exist as account groups (checked first, before any write:
+   a workspace-local group cannot hold Unity Catalog privileges, and a workspace's SCIM API makes only
+   those, so an account admin makes them);
 1. the storage credential of the Access Connector (``AZURE_ACCESS_CONNECTOR_ID``; its managed identity holds
    Storage Blob Data Contributor on the lake account);
 2. an external location per container the jobs read or write (lake, raw, results):
@@ -17,10 +24,13 @@ creates or updates, idempotently and through databricks-sdk:
    function (``<AZURE_FUNCTION_APP_URL>/api/job-events?code=<function key>``; the key comes from
    ``CLIMATELAKE_JOB_EVENTS_KEY``, e.g. ``az functionapp function keys list -g <group> -n <app>
    --function-name job_events --query default -o tsv``);
-6. the bundle: its wheel built (``databricks.yml`` artifacts), its files and the wheel uploaded where
+6. the bundle's grants on the catalog and schemas and the scope's ACLs (``resources/unity_catalog.yml``,
+   :func:`climatelake.bundle.apply_access`), to the principals of step 0 by application ID;
+7. the bundle: its wheel built (``databricks.yml`` artifacts), its files and the wheel uploaded where
    ``databricks bundle deploy`` puts them (``~/.bundle/climatelake/<target>/files`` and ``…/artifacts``,
    :mod:`climatelake.workspace_sync`) and its jobs created or reset (:func:`climatelake.bundle.deploy_jobs`),
-   with the variables from the outputs (storage account, blob endpoint, catalog, the destination's id).
+   with the variables from the outputs (storage account, blob endpoint, catalog, the destination's id, the
+   service principals' application IDs: every job runs as ``climatelake-jobs``).
 
 An object that exists and matches is left alone, so a second run writes nothing. Two cannot be compared:
 a catalog's managed location cannot be moved (a different one is reported, not changed), and a webhook's URL
@@ -50,7 +60,7 @@ from databricks.sdk.mixins.workspace import WorkspaceExt
 from databricks.sdk.service import catalog as uc
 from databricks.sdk.service import iam, jobs, settings, workspace
 
-from climatelake import bundle
+from climatelake import bundle, bundle_access
 from climatelake.settings import Settings
 
 #: the outputs of infra/main.bicep this reads (``azd env get-values``)
@@ -61,7 +71,15 @@ REQUIRED_OUTPUTS = (
     "AZURE_KEY_VAULT_URI",
     "AZURE_KEY_VAULT_RESOURCE_ID",
     "AZURE_FUNCTION_APP_URL",
+    "AZURE_GATEWAY_IDENTITY_CLIENT_ID",
+    "AZURE_FUNCTION_APP_IDENTITY_CLIENT_ID",
 )
+#: service principal (databricks/principals.yml) → the azd output naming its managed identity's client ID;
+#: a principal not named here is Databricks-managed (the jobs' run_as needs no credential of its own)
+IDENTITY_OUTPUTS = {
+    "climatelake-gateway": "AZURE_GATEWAY_IDENTITY_CLIENT_ID",
+    "climatelake-functions": "AZURE_FUNCTION_APP_IDENTITY_CLIENT_ID",
+}
 CREDENTIAL = "climatelake_access_connector"
 #: the containers the jobs read and write through Unity Catalog (climatelake.settings.Settings)
 LOCATION_CONTAINERS = (Settings.lake_container, Settings.raw_container, Settings.results_container)
@@ -186,19 +204,69 @@ def deploy(
             "CLIMATELAKE_JOB_EVENTS_KEY is not set: the job_events function needs its function key "
             "(az functionapp function keys list -g <group> -n <app> --function-name job_events)"
         )
+    principals = ensure_principals(w, target, report, planning)
     ensure_credential(w, target, report)
     for container in LOCATION_CONTAINERS:
         ensure_location(w, f"climatelake_{container}", target.location_url(container), report)
     ensure_catalog(w, target, report)
     ensure_scope(w, target, report)
+    access = bundle.apply_access(w, bundle_target, {**target.bundle_overrides(""), **principals}, None, False)
+    for line in access:
+        report(f"grant {line}")
+    report(f"grants and secret scope ACLs: {len(access)} changed")
     destination_id = ensure_destination(w, target, report)
     if not planning:
         for wheel in bundle.build_artifacts(bundle_target):
             report(f"artifact {wheel.name}: ready (built when older than its sources)")
-    deployed = bundle.deploy_jobs(w, bundle_target, target.bundle_overrides(destination_id))
+    overrides = {**target.bundle_overrides(destination_id), **principals}
+    deployed = bundle.deploy_jobs(w, bundle_target, overrides)
     for name, job_id in deployed.items():
         report(f"job {name}: {job_id}")
     return deployed
+
+
+def ensure_principals(w: Any, target: AzureTarget, report: Report, planning: bool = False) -> dict[str, str]:
+    """Step 0; returns the bundle's service-principal variables (``jobs_service_principal``, …) → application
+    ID, so grants and ``run_as`` name exactly these principals (no lookup by display name, which two
+    principals may share after an identity was re-created)."""
+    declared = bundle_access.read_principals(bundle.BUNDLE_ROOT)
+    unusable = []
+    for name in declared.get("groups") or {}:
+        found = next(iter(w.groups.list(filter=f'displayName eq "{name}"')), None)
+        kind = found.meta.resource_type if found is not None and found.meta else None
+        if found is None or kind == "WorkspaceGroup":
+            unusable.append(f"{name} ({'workspace-local' if found is not None else 'missing'})")
+        else:
+            report(f"group {name}: found")
+    if unusable and not planning:
+        raise RuntimeError(
+            f"groups {', '.join(unusable)}: Unity Catalog grants need account groups. An account admin makes "
+            "each (`databricks account groups create --display-name <name>`) and assigns it to the workspace "
+            "(account console → Workspaces → Permissions); then deploy again"
+        )
+    application_ids: dict[str, str] = {}
+    for name in declared.get("service_principals") or {}:
+        output = IDENTITY_OUTPUTS.get(name)
+        if output is None:  # Databricks-managed: found by display name, else made
+            found = bundle_access.service_principal(w, name)
+            if found is None:
+                found = w.service_principals.create(display_name=name)
+                report(f"service principal {name}: created (Databricks-managed)")
+            else:
+                report(f"service principal {name}: unchanged")
+            application_ids[name] = found.application_id or ""
+            continue
+        application_id = target.outputs[output]
+        listing = w.service_principals.list(filter=f'applicationId eq "{application_id}"')
+        found = next(iter(listing), None)
+        if found is None:
+            w.service_principals.create(application_id=application_id, display_name=name)
+            report(f"service principal {name}: added (managed identity {application_id})")
+        else:
+            report(f"service principal {name}: unchanged ({application_id})")
+        application_ids[name] = application_id
+    variables = bundle.principal_variables()
+    return {var: application_ids[name] for var, name in variables.items() if name in application_ids}
 
 
 def ensure_credential(w: Any, target: AzureTarget, report: Report) -> None:
@@ -306,7 +374,7 @@ def ensure_destination(w: Any, target: AzureTarget, report: Report) -> str:
 
 # --plan -----------------------------------------------------------------------------------------------
 #: GET paths that list (a plan answers them empty); any other GET reads one object (a plan answers 404)
-_LISTS = ("/list", "/notification-destinations")
+_LISTS = ("/list", "/notification-destinations", "/scim/v2/Groups", "/scim/v2/ServicePrincipals")
 
 
 class PlanRecorder:
@@ -337,12 +405,14 @@ class PlanRecorder:
         if method == "GET":
             if path.endswith("/Me"):
                 return {"userName": "<you>"}
-            if path.endswith(_LISTS):
+            if path.endswith(_LISTS) or "/unity-catalog/permissions/" in path:
                 return {}
             raise NotFound(f"plan: {path} is taken as missing")
         answer = dict(body or {})
         if path == "/api/2.0/notification-destinations":
             answer["id"] = "<id of the new notification destination>"
+        if path.endswith("/scim/v2/ServicePrincipals"):
+            answer.setdefault("applicationId", f"<application id of {answer.get('displayName')}>")
         return answer
 
 
@@ -374,6 +444,9 @@ def plan_workspace(recorder: PlanRecorder) -> Any:
         "jobs": jobs.JobsAPI,
         "workspace": WorkspaceExt,
         "current_user": iam.CurrentUserAPI,
+        "groups": iam.GroupsAPI,
+        "service_principals": iam.ServicePrincipalsAPI,
+        "grants": uc.GrantsAPI,
     }
     return SimpleNamespace(**{k: _Recorded(cls(recorder), k, recorder) for k, cls in services.items()})
 
@@ -382,6 +455,8 @@ def plan(target: AzureTarget, bundle_target: str = "dev", report: Report = print
     """Print every call a deployment to an empty workspace would make; make none."""
     recorder = PlanRecorder()
     report(f"plan: the calls to {target.workspace_url} (taken as empty); nothing is sent or built")
+    groups = ", ".join(bundle_access.read_principals(bundle.BUNDLE_ROOT).get("groups") or {})
+    report(f"plan: the account groups {groups} must exist (a run checks them first and stops if not)")
     deploy(plan_workspace(recorder), target, bundle_target, report=lambda line: None, planning=True)
     for artifact, spec in bundle.artifacts(bundle_target).items():
         report(f"build artifact {artifact}: `{spec.get('build')}` in {spec['path']}")

@@ -349,9 +349,9 @@ def provider_from_env(environ: Mapping[str, str] | None = None, workspace=None) 
     kind = (env.get("CLIMATELAKE_PII_KEY_PROVIDER") or "workspace").strip().lower()
     if kind == "workspace":
         if workspace is None:
-            from databricks.sdk import WorkspaceClient
+            from climatelake.databricks_auth import workspace_client
 
-            workspace = WorkspaceClient()
+            workspace = workspace_client()
         return WorkspaceSecretsKeys(workspace, env.get("CLIMATELAKE_PII_SECRET_SCOPE") or "climatelake")
     if kind == "keyvault":
         url = env.get("CLIMATELAKE_PII_KEYVAULT_URL", "").strip()

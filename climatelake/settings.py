@@ -3,8 +3,9 @@
 Why one module: the gateway, the functions and the CLI must agree on container names, the catalog and the
 job name, and switching from the laptop to Azure + Databricks must be configuration only.
 
-Databricks credentials use the SDK's own variables (``DATABRICKS_HOST``, ``DATABRICKS_TOKEN``), so the
-SDK's normal configuration chain applies unchanged.
+Databricks credentials use the SDK's own variables (``DATABRICKS_HOST``, with ``DATABRICKS_TOKEN`` locally),
+so the SDK's normal configuration chain applies unchanged; on Azure each app signs in with its managed
+identity instead of a token (``ARM_USE_MSI``, ``ARM_CLIENT_ID``: :mod:`climatelake.databricks_auth`).
 """
 
 from __future__ import annotations

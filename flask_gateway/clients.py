@@ -5,6 +5,7 @@ from __future__ import annotations
 from databricks.sdk import WorkspaceClient
 from flask import current_app
 
+from climatelake.databricks_auth import workspace_client
 from climatelake.settings import Settings
 from climatelake.status import RequestStatusStore
 from climatelake.storage import blob_service, interactive_retry
@@ -36,5 +37,6 @@ def blobs():
 
 
 def workspace() -> WorkspaceClient:
-    """databricks-sdk's own configuration chain (DATABRICKS_HOST / DATABRICKS_TOKEN)."""
-    return _cached("workspace", WorkspaceClient)
+    """The gateway's own principal: its managed identity on Azure, the SDK's chain (DATABRICKS_HOST /
+    DATABRICKS_TOKEN) elsewhere (:mod:`climatelake.databricks_auth`)."""
+    return _cached("workspace", workspace_client)

@@ -6,6 +6,7 @@ from functools import cache
 
 from databricks.sdk import WorkspaceClient
 
+from climatelake.databricks_auth import workspace_client
 from climatelake.events import EventPublisher
 from climatelake.settings import Settings
 from climatelake.status import RequestStatusStore
@@ -19,8 +20,9 @@ def settings() -> Settings:
 
 @cache
 def workspace() -> WorkspaceClient:
-    """Configured by the SDK's own chain (DATABRICKS_HOST / DATABRICKS_TOKEN, or managed identity)."""
-    return WorkspaceClient()
+    """The app's own principal: its managed identity on Azure, the SDK's chain (DATABRICKS_HOST /
+    DATABRICKS_TOKEN) elsewhere (:mod:`climatelake.databricks_auth`)."""
+    return workspace_client()
 
 
 @cache

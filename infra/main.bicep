@@ -113,7 +113,9 @@ module databricks 'modules/databricks.bicep' = {
 }
 
 // The variables climatelake/settings.py reads, shared by the Function app and the gateway: one list, so the
-// two cannot drift. Secrets are Key Vault secret names, given to each app as a Key Vault reference.
+// two cannot drift. Secrets are Key Vault secret names, given to each app as a Key Vault reference. The
+// apps' Databricks sign-in is not shared: each module gives its app its own managed identity (ARM_CLIENT_ID),
+// which `climatelake deploy --target azure` adds to the workspace as that app's service principal.
 var settings = {
   CLIMATELAKE_CATALOG: catalog
   CLIMATELAKE_WEATHER_JOB_NAME: 'climatelake_weather_request'
@@ -125,7 +127,6 @@ var settings = {
 var secretSettings = {
   CLIMATELAKE_STORAGE_CONNECTION_STRING: 'storage-connection-string'
   CLIMATELAKE_EVENTGRID_TOPIC_KEY: 'eventgrid-topic-key'
-  DATABRICKS_TOKEN: 'databricks-token'
 }
 
 module functionApp 'modules/functionapp.bicep' = {
@@ -139,6 +140,7 @@ module functionApp 'modules/functionapp.bicep' = {
     tags: tags
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     keyVaultName: keyVault.outputs.name
+    databricksIdentityName: 'id-func-${token}'
     settings: settings
     secretSettings: secretSettings
     functionSettings: {
@@ -200,5 +202,7 @@ output AZURE_KEY_VAULT_RESOURCE_ID string = keyVault.outputs.id
 output AZURE_EVENTGRID_TOPIC_ENDPOINT string = eventGrid.outputs.topicEndpoint
 output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 output AZURE_FUNCTION_APP_URL string = functionApp.outputs.url
+output AZURE_FUNCTION_APP_IDENTITY_CLIENT_ID string = functionApp.outputs.databricksIdentityClientId
+output AZURE_GATEWAY_IDENTITY_CLIENT_ID string = gateway.outputs.identityClientId
 output AZURE_CONTAINER_APP_URL string = gateway.outputs.url
 output AZURE_CONTAINER_REGISTRY_ENDPOINT string = gateway.outputs.registryEndpoint

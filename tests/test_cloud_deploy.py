@@ -18,6 +18,10 @@ SUBSCRIPTION = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGrou
 CONNECTOR = f"{SUBSCRIPTION}/Microsoft.Databricks/accessConnectors/ac-climatelake"
 VAULT = f"{SUBSCRIPTION}/Microsoft.KeyVault/vaults/kv-climatelake"
 FUNCTION_KEY = "function-key-for-the-test"
+# the client IDs of the apps' user-assigned managed identities (infra/main.bicep outputs)
+GATEWAY_IDENTITY = "0f3c2b1a-9d8e-4f70-a6b5-c4d3e2f1a0b9"
+FUNCTIONS_IDENTITY = "7a6b5c4d-3e2f-4a1b-9c8d-7e6f5a4b3c2d"
+GROUPS = ("pii_readers", "analysts", "engineers")
 
 
 def _azd_env(path: Path, workspace_url: str) -> Path:
@@ -36,6 +40,8 @@ def _azd_env(path: Path, workspace_url: str) -> Path:
         "AZURE_FUNCTION_APP_NAME": "func-climatelake",
         "AZURE_FUNCTION_APP_URL": "https://func-climatelake.azurewebsites.net",
         "AZURE_CONTAINER_APP_URL": "https://ca-climatelake.example.azurecontainerapps.io",
+        "AZURE_GATEWAY_IDENTITY_CLIENT_ID": GATEWAY_IDENTITY,
+        "AZURE_FUNCTION_APP_IDENTITY_CLIENT_ID": FUNCTIONS_IDENTITY,
     }
     path.write_text("".join(f'{k}="{v}"\n' for k, v in outputs.items()))
     return path
@@ -63,6 +69,14 @@ def ws(tmp_path: Path) -> Iterator[InProcessWorkspace]:
     workspace = InProcessWorkspace(tmp_path / "ws").start()
     yield workspace
     workspace.stop()
+
+
+@pytest.fixture()
+def account_groups(ws: InProcessWorkspace) -> None:
+    """The groups an account admin makes before the first deploy (the deploy checks, never makes them)."""
+    w = ws.client()
+    for name in GROUPS:
+        w.groups.create(display_name=name)
 
 
 @pytest.fixture()
@@ -113,6 +127,13 @@ def test_plan_prints_every_call_and_makes_none(
         "build artifact climatelake: `python -m pip wheel",
         "w.workspace.upload: POST /api/2.0/workspace/import",
         "/.bundle/climatelake/dev/files/databricks/src/employees_pii.py",
+        'w.groups.list: GET /api/2.0/preview/scim/v2/Groups?filter=displayName eq "analysts"',
+        "w.service_principals.create: POST /api/2.0/preview/scim/v2/ServicePrincipals",
+        f'"applicationId": "{GATEWAY_IDENTITY}"',
+        "w.grants.update: PATCH /api/2.1/unity-catalog/permissions/schema/climatelake.gold",
+        f'{{"add": ["SELECT", "USE_SCHEMA"], "principal": "{GATEWAY_IDENTITY}"}}',
+        "w.secrets.put_acl: POST /api/2.0/secrets/acls/put",
+        '"service_principal_name": "<application id of climatelake-jobs>"',  # the jobs' run_as
     ):
         assert expected in out, expected
     for schema in cloud_deploy.SCHEMAS:
@@ -124,6 +145,7 @@ def test_deploy_creates_the_objects_and_a_second_run_writes_nothing(
     ws: InProcessWorkspace,
     tmp_path: Path,
     azure_env: None,
+    account_groups: None,
     capsys: pytest.CaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ):
@@ -173,6 +195,29 @@ def test_deploy_creates_the_objects_and_a_second_run_writes_nothing(
     raw_root = params[params.index("--raw-root") + 1]
     assert raw_root == "abfss://raw@stclimatelake.dfs.core.windows.net/employees"
 
+    # the product's principals: the apps' managed identities by client ID, the jobs' run_as made here
+    principals = {sp.display_name: sp.application_id for sp in w.service_principals.list()}
+    assert principals["climatelake-gateway"] == GATEWAY_IDENTITY
+    assert principals["climatelake-functions"] == FUNCTIONS_IDENTITY
+    jobs_sp = principals["climatelake-jobs"]
+    assert jobs_sp not in (GATEWAY_IDENTITY, FUNCTIONS_IDENTITY)
+    for job in w.jobs.list():
+        assert w.jobs.get(job.job_id).settings.run_as.service_principal_name == jobs_sp, job.settings.name
+
+    def held(kind: str, name: str) -> dict[str, set[str]]:
+        listing = w.grants.get(kind, name).privilege_assignments or []
+        return {a.principal: {p.value for p in a.privileges} for a in listing}
+
+    gold, bronze = held("schema", "climatelake.gold"), held("schema", "climatelake.bronze")
+    assert gold[GATEWAY_IDENTITY] == {"USE_SCHEMA", "SELECT"} == gold["analysts"]
+    assert GATEWAY_IDENTITY not in bronze and "analysts" not in bronze
+    assert {"MODIFY", "CREATE_TABLE"} <= bronze[jobs_sp]
+    assert held("schema", "climatelake.results")[FUNCTIONS_IDENTITY] >= {"SELECT", "MODIFY", "MANAGE"}
+    assert held("catalog", "climatelake")[GATEWAY_IDENTITY] == {"USE_CATALOG"}
+    acls = {a.principal: a.permission.value for a in w.secrets.list_acls("climatelake")}
+    assert (acls[GATEWAY_IDENTITY], acls[jobs_sp]) == ("READ", "WRITE")
+    assert FUNCTIONS_IDENTITY not in acls
+
     # unchanged sources: the wheel is not rebuilt (other sessions editing this checkout meanwhile would make
     # a new wheel, which a deploy rightly uploads)
     monkeypatch.setattr(bundle, "_sources_mtime", lambda path: 0.0)
@@ -196,6 +241,21 @@ def test_deploy_creates_the_objects_and_a_second_run_writes_nothing(
     )
 
 
+def test_groups_must_exist_as_account_groups_before_anything_is_written(
+    ws: InProcessWorkspace, tmp_path: Path, azure_env: None, capsys: pytest.CaptureFixture
+):
+    """A workspace's SCIM API makes only workspace-local groups, which cannot hold Unity Catalog privileges:
+    the deploy checks the groups first and stops, naming each and the account admin's command."""
+    ws.client().groups.create(display_name="analysts")
+    requests = Requests(ws)
+    env_file = _azd_env(tmp_path / "azd.env", ws.url)
+    assert cli.main(["deploy", "--target", "azure", "--azd-env", str(env_file)]) == 2
+    err = capsys.readouterr().err
+    assert "pii_readers (missing), engineers (missing)" in err and "analysts" not in err
+    assert "databricks account groups create --display-name" in err
+    assert requests.writes() == []
+
+
 def test_a_real_deploy_needs_the_function_key(
     ws: InProcessWorkspace, tmp_path: Path, azure_env: None, monkeypatch: pytest.MonkeyPatch, capsys
 ):
@@ -208,7 +268,11 @@ def test_a_real_deploy_needs_the_function_key(
 
 
 def test_changed_outputs_update_what_can_change_and_keep_what_cannot(
-    ws: InProcessWorkspace, tmp_path: Path, azure_env: None, capsys: pytest.CaptureFixture
+    ws: InProcessWorkspace,
+    tmp_path: Path,
+    azure_env: None,
+    account_groups: None,
+    capsys: pytest.CaptureFixture,
 ):
     """A new access connector and a new storage account: the credential and the locations are updated in
     place; the catalog keeps its managed location (Unity Catalog cannot move it) and says so."""
@@ -240,7 +304,7 @@ def test_without_a_file_the_outputs_come_from_azd(monkeypatch: pytest.MonkeyPatc
 
 
 def test_the_plan_is_what_a_run_on_an_empty_workspace_sends(
-    ws: InProcessWorkspace, tmp_path: Path, azure_env: None
+    ws: InProcessWorkspace, tmp_path: Path, azure_env: None, account_groups: None
 ):
     """Every call the plan prints, in order, is a request the same deployment sends to an empty workspace."""
     target = cloud_deploy.AzureTarget.from_outputs(

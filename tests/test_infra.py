@@ -14,11 +14,13 @@ import re
 import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from climatelake import settings as settings_module
+from climatelake.databricks_auth import MANAGED_IDENTITY_VARIABLES
 from climatelake.events import FAILED, SUCCEEDED
 from climatelake.settings import AZURITE_KEY, Settings, azurite_connection_string
 from emulators.functions_host.app_index import load_functions
@@ -41,6 +43,8 @@ DEPLOY_OUTPUTS = {
     "AZURE_FUNCTION_APP_URL",
     "AZURE_CONTAINER_APP_URL",
     "AZURE_CONTAINER_REGISTRY_ENDPOINT",
+    "AZURE_GATEWAY_IDENTITY_CLIENT_ID",
+    "AZURE_FUNCTION_APP_IDENTITY_CLIENT_ID",
 }
 SITE = "Microsoft.Web/sites"
 CONTAINER_APP = "Microsoft.App/containerApps"
@@ -85,15 +89,16 @@ class _Recording(dict):
 
 
 def settings_read() -> set[str]:
-    """Every variable climatelake/settings.py reads: those Settings.from_env looks up (recorded, with a
-    connection string present, as in any deployment), and the SDK variables its docstring names as the
-    ones the Databricks SDK reads for it (``DATABRICKS_HOST``, ``DATABRICKS_TOKEN``)."""
+    """Every variable an app on Azure needs: those Settings.from_env looks up (recorded, with a connection
+    string present, as in any deployment), the workspace's URL the Databricks SDK reads (``DATABRICKS_HOST``,
+    named in settings.py's docstring), and the managed-identity sign-in climatelake/databricks_auth.py reads
+    (``ARM_USE_MSI``, ``ARM_CLIENT_ID``; checked as a real sign-in in tests/test_databricks_auth.py)."""
     env = _Recording(CLIMATELAKE_STORAGE_CONNECTION_STRING="AccountName=x")
     Settings.from_env(env)
     docstring = ast.get_docstring(ast.parse(Path(settings_module.__file__).read_text())) or ""
-    sdk = set(re.findall(r"``(DATABRICKS_[A-Z_]+)``", docstring))
+    sdk = set(re.findall(r"``(DATABRICKS_HOST)``", docstring))
     assert sdk, "settings.py no longer names the Databricks SDK's variables"
-    return set(env.read) | sdk
+    return set(env.read) | sdk | set(MANAGED_IDENTITY_VARIABLES)
 
 
 def defaults() -> Settings:
@@ -143,7 +148,7 @@ def test_function_app_and_gateway_get_every_setting_the_code_reads(bicep: dict[s
     # the timer trigger's schedule is an app setting (functions/recovery.py: %CLIMATELAKE_RECOVERY_SCHEDULE%)
     assert {"CLIMATELAKE_RECOVERY_SCHEDULE", "CLIMATELAKE_RECOVERY_GRACE_SECONDS"} <= got
     assert site["properties"]["functionAppConfig"]["runtime"] == {"name": "python", "version": "3.11"}
-    assert site["identity"]["type"] == "SystemAssigned"
+    assert site["identity"]["type"] == "SystemAssigned, UserAssigned"
 
     gateway = bicep["modules/containerapp.bicep"]
     (container,) = gateway.resource(CONTAINER_APP)["properties"]["template"]["containers"]
@@ -153,13 +158,68 @@ def test_function_app_and_gateway_get_every_setting_the_code_reads(bicep: dict[s
     assert probes["Liveness"] == "/healthz" and probes["Startup"] == "/healthz"
 
 
+IDENTITY = "Microsoft.ManagedIdentity/userAssignedIdentities"
+
+
+def _accessed(expression: Any) -> list[str]:
+    """``a.b.c`` as pycep writes a property access: ["a", "b", "c"] (an empty list for anything else)."""
+    if isinstance(expression, str):
+        return [expression]
+    operator = expression.get("operator", {}) if isinstance(expression, dict) else {}
+    if operator.get("type") != "property_accessor":
+        return []
+    operands = operator["operands"]
+    return _accessed(operands["operand_1"]) + _accessed(operands["operand_2"])
+
+
+def _written_settings(module: BicepFile) -> dict[str, Any]:
+    """Settings written out in the module's variables (``[{name: …, value: …}]``), by name."""
+    return {
+        item["name"]: item["value"]
+        for variable in module.section("variables").values()
+        if isinstance(variable["value"], list)
+        for item in variable["value"]
+        if isinstance(item, dict) and "name" in item and "value" in item
+    }
+
+
+def test_each_app_signs_in_to_databricks_as_its_own_identity(bicep: dict[str, BicepFile]) -> None:
+    """No Databricks token is shared (none is in Key Vault at all): each app's ARM_CLIENT_ID is the client
+    ID of a user-assigned identity its own module makes and the app carries, the two identities have
+    different names, and main.bicep outputs both client IDs for `climatelake deploy --target azure`."""
+    main = bicep["main.bicep"]
+    symbols = {main.module_path(s): s for s in main.section("modules")}
+    names = []
+    for path, kind, name_param in (
+        ("modules/functionapp.bicep", SITE, "databricksIdentityName"),
+        ("modules/containerapp.bicep", CONTAINER_APP, "identityName"),
+    ):
+        module = bicep[path]
+        settings = _written_settings(module)
+        assert settings.get("ARM_USE_MSI") == "true", path
+        symbol, *rest = _accessed(settings["ARM_CLIENT_ID"])
+        assert rest == ["properties", "clientId"], f"{path}: ARM_CLIENT_ID is not an identity's clientId"
+        (identity,) = [b for s, b in module.resources(IDENTITY) if s == symbol]
+        assert identity["name"] == name_param, path
+        carried = module.resource(kind)["identity"]["userAssignedIdentities"]
+        assert any(f"{symbol}.id" in key for key in carried), f"{path}: the app does not carry {symbol}"
+        names.append(main.module(symbols[path])["params"][name_param])
+    assert names[0] != names[1], f"the two apps share one identity: {names}"
+    outputs = main.section("outputs")
+    for output, module_output in (
+        ("AZURE_FUNCTION_APP_IDENTITY_CLIENT_ID", "databricksIdentityClientId"),
+        ("AZURE_GATEWAY_IDENTITY_CLIENT_ID", "identityClientId"),
+    ):
+        assert _accessed(outputs[output]["value"])[1:] == ["outputs", module_output], output
+    assert "DATABRICKS_TOKEN" not in main.value("secretSettings")
+
+
 def test_secret_settings_are_key_vault_references(bicep: dict[str, BicepFile]) -> None:
     main, functions = bicep["main.bicep"], bicep["modules/functionapp.bicep"]
     secret_settings = main.value("secretSettings")
     assert set(secret_settings) == {
         "CLIMATELAKE_STORAGE_CONNECTION_STRING",
         "CLIMATELAKE_EVENTGRID_TOPIC_KEY",
-        "DATABRICKS_TOKEN",
     }
     plain = [name for name in main.value("settings") if secret_name(name)]
     assert not plain, f"secrets among the plain settings: {plain}"
@@ -169,9 +229,10 @@ def test_secret_settings_are_key_vault_references(bicep: dict[str, BicepFile]) -
     assert len(references) == 1
     assert references[0]["value"]["config"]["value"].startswith("@Microsoft.KeyVault(SecretUri=")
     assert loop_source(references[0]["value"]) == "secretSettings"
-    # every secret the apps reference is made by modules/secrets.bicep, except the Databricks token
+    # every secret the apps reference is made by modules/secrets.bicep (no Databricks token: each app signs
+    # in with its managed identity)
     made = {b["name"] for _, b in bicep["modules/secrets.bicep"].resources(KEY_VAULT_SECRET)}
-    assert set(secret_settings.values()) - made == {"databricks-token"}
+    assert set(secret_settings.values()) <= made
 
 
 def test_manifest_subscription_matches_the_product(bicep: dict[str, BicepFile]) -> None:

@@ -1,6 +1,9 @@
 // The gateway (./Dockerfile, flask_gateway under gunicorn) on Azure Container Apps, with the registry azd
 // pushes its image to. A user-assigned identity pulls the image and resolves the Key Vault secrets: it
 // exists, with its roles, before the app's first revision starts (a system-assigned one would not yet).
+// The same identity is the gateway's Databricks principal: `climatelake deploy --target azure` adds its
+// client ID to the workspace as the service principal climatelake-gateway, and the gateway signs in with
+// it (ARM_USE_MSI + ARM_CLIENT_ID, climatelake/databricks_auth.py): no Databricks token.
 
 param name string
 param environmentName string
@@ -120,6 +123,18 @@ var secretEnv = [
   }
 ]
 
+// Databricks sign-in as this identity (learn.microsoft.com/azure/databricks/dev-tools/auth/azure-mi)
+var identityEnv = [
+  {
+    name: 'ARM_USE_MSI'
+    value: 'true'
+  }
+  {
+    name: 'ARM_CLIENT_ID'
+    value: identity.properties.clientId
+  }
+]
+
 var vaultSecrets = [
   for setting in items(secretSettings): {
     name: setting.value
@@ -172,7 +187,7 @@ resource app 'Microsoft.App/containerApps@2024-03-01' = {
             cpu: json('0.5')
             memory: '1Gi'
           }
-          env: concat(plainEnv, secretEnv, portEnv)
+          env: concat(plainEnv, secretEnv, identityEnv, portEnv)
           probes: [
             {
               type: 'Startup'
@@ -222,3 +237,4 @@ output url string = 'https://${app.properties.configuration.ingress.fqdn}'
 output registryEndpoint string = registry.properties.loginServer
 output registryName string = registry.name
 output identityPrincipalId string = identity.properties.principalId
+output identityClientId string = identity.properties.clientId

@@ -1,7 +1,10 @@
 // The Function app (function_app.py + functions/, Python v2 model) on Flex Consumption, with its own host
 // storage account that allows no shared key: the host, its deployment package and its triggers' state all
 // use the app's system-assigned identity. The app's own settings are climatelake/settings.py's variables;
-// secrets among them are Key Vault references, resolved with the same identity.
+// secrets among them are Key Vault references, resolved with the same identity. A user-assigned identity is
+// the app's Databricks principal (a system-assigned identity's client ID is not known to the template, and
+// the deploy adds the principal by it): `climatelake deploy --target azure` adds it as climatelake-functions
+// and the functions sign in with it (ARM_USE_MSI + ARM_CLIENT_ID, climatelake/databricks_auth.py).
 
 param name string
 param planName string
@@ -11,6 +14,9 @@ param tags object = {}
 
 param applicationInsightsName string
 param keyVaultName string
+
+@description('The user-assigned identity the functions sign in to Databricks with.')
+param databricksIdentityName string
 
 @description('App settings by name (climatelake/settings.py variables with plain values).')
 param settings object
@@ -42,6 +48,12 @@ resource insights 'Microsoft.Insights/components@2020-02-02' existing = {
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
   name: keyVaultName
+}
+
+resource databricksIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: databricksIdentityName
+  location: location
+  tags: tags
 }
 
 // The Functions host's own storage (AzureWebJobsStorage, the deployment package): identity only.
@@ -129,6 +141,18 @@ var plainSettings = [
   }
 ]
 
+// Databricks sign-in as the user-assigned identity (learn.microsoft.com/azure/databricks/dev-tools/auth/azure-mi)
+var identitySettings = [
+  {
+    name: 'ARM_USE_MSI'
+    value: 'true'
+  }
+  {
+    name: 'ARM_CLIENT_ID'
+    value: databricksIdentity.properties.clientId
+  }
+]
+
 var vaultSettings = [
   for setting in items(secretSettings): {
     name: setting.key
@@ -141,12 +165,16 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
   //checkov:skip=CKV_AZURE_212:Flex Consumption scales from zero on events; a minimum instance count would be billed while idle
   //checkov:skip=CKV_AZURE_213:The Function app serves no health endpoint; the Functions host is monitored by the platform (the gateway has /healthz probes)
   //checkov:skip=CKV_AZURE_222:Public access: the webhooks from Event Grid and Databricks come over the internet
+  //checkov:skip=CKV_AZURE_16:The app has identities: type 'SystemAssigned, UserAssigned' (one of the ManagedServiceIdentity types of Microsoft.Web/sites); the check passes only 'SystemAssigned' or 'UserAssigned' alone
   name: name
   location: location
   tags: union(tags, { 'azd-service-name': 'functions' })
   kind: 'functionapp,linux'
   identity: {
-    type: 'SystemAssigned'
+    type: 'SystemAssigned, UserAssigned'
+    userAssignedIdentities: {
+      '${databricksIdentity.id}': {}
+    }
   }
   properties: {
     serverFarmId: plan.id
@@ -177,7 +205,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       ftpsState: 'Disabled'
       http20Enabled: true
       remoteDebuggingEnabled: false
-      appSettings: concat(hostSettings, plainSettings, vaultSettings)
+      appSettings: concat(hostSettings, plainSettings, identitySettings, vaultSettings)
     }
   }
 }
@@ -218,3 +246,4 @@ output name string = app.name
 output id string = app.id
 output url string = 'https://${app.properties.defaultHostName}'
 output principalId string = app.identity.principalId
+output databricksIdentityClientId string = databricksIdentity.properties.clientId

@@ -1,7 +1,7 @@
 // The secrets the apps read through Key Vault references. Made here from the resources' own keys (listKeys
 // at deployment time), so no key is ever typed, printed or kept in a parameter file, and each is in exactly
-// one place. `databricks-token` is not made here: no template can mint a Databricks token; docs/deploy.md
-// says how it is put in after `azd provision`.
+// one place. No Databricks token is among them: each app signs in to Databricks with its own managed
+// identity (climatelake/databricks_auth.py).
 
 param keyVaultName string
 param storageAccountName string
