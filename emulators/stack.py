@@ -416,6 +416,9 @@ class Stack:
                 "SPARK_REMOTE": f"sc://127.0.0.1:{self.ports['sail']}",
                 "DATABRICKS_HOST": self.url("workspace"),
                 "DATABRICKS_TOKEN": self.workspace_token,
+                # where the account's blob endpoint is (bronze lists raw files there); on Azure it is the
+                # account's public endpoint, which the job derives from the path
+                "CLIMATELAKE_BLOB_ENDPOINT": f"{self.url('blob')}/{AZURITE_ACCOUNT}",
             },
             "notification_destinations": {
                 JOB_EVENTS_DESTINATION: f"{self.url('functions')}/api/job-events?code={self.function_key}",

@@ -13,17 +13,44 @@ none of its rows go anywhere.
 Crash safety: bronze rows are written with ``replaceWhere file_id IN (…)`` before the ledger entries, so a
 run that dies in between is redone by the next run without duplicating rows.
 
-Layout: files are listed with Spark's ``binaryFile`` source under the raw root; Sail's partition discovery
-needs every file at the same depth (e.g. ``weather/city=<id>/<name>.csv``).
+Listing (issue 18): the raw root is listed through the storage API — List Blobs on the account's blob
+endpoint, with a short-lived read SAS from Unity Catalog's temporary path credentials (as
+``employees_pii`` deletes its raw files) — not with Spark's ``binaryFile`` source: Sail 0.7.2 downloads every
+file whole for a ``binaryFile`` scan even when only ``path``, ``length`` and ``modificationTime`` are
+selected (measured: 60 files of 24 MB → 60 full GETs, 1.4 GB, per listing; a user schema without
+``content``, a filter or ``modifiedAfter`` change nothing), so the listing grew with the size of every file
+ever ingested. List Blobs returns name, size and last-modified for up to 5,000 blobs per call and reads no
+content. The rules of the ``binaryFile`` listing it replaces are kept: ``pathGlobFilter *.csv`` on the file
+name, names below the root starting with ``_`` or ``.`` skipped (Spark's hidden files, as Sail skips them),
+paths relative to the container, modification time to the second — so a ledger written by the old listing
+still matches (tests/test_bronze_listing.py).
+
+Where it runs: tested here against Azurite and the workspace stand-in's temporary path credentials (the
+endpoint from ``--raw-blob-endpoint`` or the task's ``CLIMATELAKE_BLOB_ENDPOINT``). On Databricks (not
+tested here) the endpoint defaults to ``https://<account>.blob.core.windows.net`` and the SAS is a user
+delegation SAS; the API needs the metastore's ``external_access_enabled`` and the job's principal to hold
+``EXTERNAL_USE_LOCATION`` on the raw external location (docs.databricks.com/api/uc-credentials/v1/
+generate-temporary-path-credential) — the grant ``employees_pii`` needs too. Not checked here: whether the
+SAS Databricks vends for a folder is container- or directory-scoped (a directory SAS would need ADLS's
+List Paths on the dfs endpoint instead of List Blobs). There, Spark's ``binaryFile`` would not read contents
+(it opens a file only when ``content`` is selected) but reports full URIs, which the old code here did not
+expect; the one listing keeps both engines on the path tested here.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import fnmatch
+import os
 import time
+import urllib.parse
+import urllib.request
+import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
+from email.utils import parsedate_to_datetime
 from functools import reduce
+from typing import TYPE_CHECKING
 
 from lakehouse import (
     SEED_COLUMNS,
@@ -37,6 +64,9 @@ from lakehouse import (
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
+
+if TYPE_CHECKING:
+    from databricks.sdk import WorkspaceClient
 
 CHUNK_FILES = 100  # files per bronze commit: bounds the plan size of the union and the work a crash redoes
 HEADER_THREADS = 8
@@ -65,12 +95,72 @@ def container_root(raw_root: str) -> str:
     return f"{scheme}://{rest.split('/', 1)[0]}"
 
 
-def list_files(spark: SparkSession, raw_root: str) -> list[Row]:
-    """Every file under the raw root: path (container-relative), length, modificationTime; once each (a
-    listing of 20 large blobs was seen to report one of them twice)."""
-    listing = spark.read.format("binaryFile").option("pathGlobFilter", "*.csv").load(raw_root)
-    rows = listing.select("path", "length", "modificationTime").orderBy("modificationTime", "path").collect()
-    return list({file_id(r): r for r in rows}.values())
+def raw_location(raw_root: str) -> tuple[str, str, str]:
+    """``abfss://raw@acct.dfs.core.windows.net/weather`` → (account, container, prefix ``weather/``)."""
+    scheme, rest = raw_root.split("://", 1)
+    if scheme not in ("abfss", "abfs") or "@" not in rest:
+        raise ValueError(f"raw root must be abfss://<container>@<account>.dfs.core.windows.net/…: {raw_root}")
+    authority, _, path = rest.partition("/")
+    container, host = authority.split("@", 1)
+    prefix = path.strip("/")
+    return host.split(".", 1)[0], container, f"{prefix}/" if prefix else ""
+
+
+def blob_endpoint(raw_root: str, configured: str = "") -> str:
+    """The blob endpoint to list at: the argument, else the task's ``CLIMATELAKE_BLOB_ENDPOINT`` (the local
+    stack's Azurite), else the account's public endpoint (Databricks)."""
+    endpoint = configured or os.environ.get("CLIMATELAKE_BLOB_ENDPOINT", "")
+    return (endpoint or f"https://{raw_location(raw_root)[0]}.blob.core.windows.net").rstrip("/")
+
+
+def read_sas(raw_root: str, w: WorkspaceClient | None = None) -> str:
+    """A short-lived read SAS for the raw root from Unity Catalog's temporary path credentials."""
+    from databricks.sdk import WorkspaceClient
+    from databricks.sdk.service.catalog import PathOperation
+
+    answer = (w or WorkspaceClient()).temporary_path_credentials.generate_temporary_path_credentials(
+        url=raw_root, operation=PathOperation.PATH_READ
+    )
+    return answer.azure_user_delegation_sas.sas_token
+
+
+def listed(name: str, prefix: str) -> bool:
+    """What the ``binaryFile`` listing took: ``*.csv`` file names (``pathGlobFilter``, case-sensitive) with no
+    part below the root hidden (``.…``, or ``_…`` unless ``key=value``: Spark's rule; Sail skips both)."""
+    parts = name[len(prefix) :].split("/")
+    hidden = any(p.startswith(".") or (p.startswith("_") and "=" not in p) for p in parts)
+    return not hidden and fnmatch.fnmatchcase(parts[-1], "*.csv")
+
+
+def list_files(raw_root: str, sas: str, endpoint: str, page_size: int = 5000) -> list[Row]:
+    """Every file under the raw root: path (container-relative), length, modificationTime (naive local time
+    to the second, as a Spark Connect ``collect()`` gives it), oldest first. List Blobs only — the REST call
+    (https://learn.microsoft.com/rest/api/storageservices/list-blobs), one per ``page_size`` blobs; no file
+    is opened. Plain ``urllib``: the job's environment needs no storage SDK."""
+    _, container, prefix = raw_location(raw_root)
+    rows, marker = [], ""
+    while True:
+        query = {"restype": "container", "comp": "list", "prefix": prefix, "maxresults": str(page_size)}
+        if marker:
+            query["marker"] = marker
+        url = f"{endpoint}/{container}?{urllib.parse.urlencode(query)}&{sas.lstrip('?')}"
+        with urllib.request.urlopen(url, timeout=60) as answer:  # noqa: S310 - an https/http endpoint
+            page = ET.fromstring(answer.read())
+        for blob in page.iter("Blob"):
+            name, props = blob.findtext("Name") or "", blob.find("Properties")
+            if props is None or not listed(name, prefix):
+                continue
+            modified = parsedate_to_datetime(props.findtext("Last-Modified") or "")
+            rows.append(
+                Row(
+                    path=name,
+                    length=int(props.findtext("Content-Length") or 0),
+                    modificationTime=dt.datetime.fromtimestamp(modified.timestamp()),
+                )
+            )
+        marker = page.findtext("NextMarker") or ""
+        if not marker:
+            return sorted(rows, key=lambda r: (r["modificationTime"], r["path"]))
 
 
 def file_id(row: Row) -> str:
@@ -98,6 +188,9 @@ def main() -> None:
     parser.add_argument("--catalog", required=True)
     parser.add_argument("--lake-root", required=True)
     parser.add_argument("--raw-root", required=True)
+    parser.add_argument(
+        "--raw-blob-endpoint", default="", help="default: CLIMATELAKE_BLOB_ENDPOINT, else public"
+    )
     parser.add_argument("--run-id", default="manual")
     args = parser.parse_args()
 
@@ -111,9 +204,11 @@ def main() -> None:
             write_table(spark.createDataFrame([], LEDGER_SCHEMA), ledger_name, ledger_path)
     with step("list new files"), ThreadPoolExecutor(1) as pool:  # the ledger is read during the listing
         known_ids = pool.submit(lambda: spark.table(ledger_name).select("file_id").collect())
-        listed = list_files(spark, args.raw_root)
+        files = list_files(
+            args.raw_root, read_sas(args.raw_root), blob_endpoint(args.raw_root, args.raw_blob_endpoint)
+        )
         known = {r["file_id"] for r in known_ids.result()}
-        new_files = [f for f in listed if file_id(f) not in known]
+        new_files = [f for f in files if file_id(f) not in known]
 
     root = container_root(args.raw_root)
     totals = {"ingested": 0, "rejected": 0}
