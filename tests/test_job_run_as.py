@@ -3,7 +3,8 @@ Azurite + Sail + the workspace stand-in: the task's ``DATABRICKS_TOKEN`` is a sh
 principal (``w.current_user.me()`` inside the task, revoked after the run), and its Spark session's
 plans are checked on the task's Spark Connect channel: a read without ``SELECT`` or a write without
 ``MODIFY`` fails the run with ``[INSUFFICIENT_PERMISSIONS]`` (pyspark's AnalysisException), grants and
-revokes take effect on the next run, and every denial is a row of ``system.access.audit``.
+revokes take effect on the next run, and every denial is a row of ``system.access.audit``. A table's files
+by path (a Parquet file in its folder, a partition folder) are the table; a folder beside it is not.
 
 The stand-in runs in-process on the port the stack gave Sail's catalog (tests/helpers/sail_workspace.py);
 only the stack's own principal (Sail's) is a metastore admin, named explicitly."""
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from azure.storage.blob import BlobServiceClient
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import BadRequest, PermissionDenied, Unauthenticated
 from databricks.sdk.service.catalog import PermissionsChange, Privilege
@@ -49,6 +51,18 @@ TASK = textwrap.dedent(
     elif action == "write":
         spark.sql(f"INSERT INTO {table} VALUES (3, 'Rome')")
         print("WROTE")
+    elif action == "read_path":  # a table's files by path (``table`` is the path)
+        print("ROWS=%d" % spark.read.parquet(table).count())
+    elif action == "write_path":
+        spark.createDataFrame([(9,)], "id INT").write.mode("append").parquet(table)
+        print("WROTE")
+    elif action == "create_partitioned":  # Delta by city_id, a plain Parquet folder beside it, the table
+        location = sys.argv[3]
+        rows = spark.createDataFrame([(1, 1), (2, 2)], "id INT, city_id INT")
+        rows.write.format("delta").partitionBy("city_id").mode("overwrite").save(location)
+        rows.write.mode("overwrite").parquet(location + "_old")
+        spark.sql(f"CREATE TABLE IF NOT EXISTS {table} USING DELTA LOCATION '{location}'")
+        print("CREATED")
     elif action == "create":  # as the jobs register their tables: Delta at a path, then CREATE TABLE
         location = sys.argv[3]
         spark.range(2).write.format("delta").mode("overwrite").save(location)
@@ -67,6 +81,7 @@ class World:
     sp: str  # the service principal's applicationId
     table: str
     script: str
+    connection_string: str
 
 
 def grant(w: WorkspaceClient, kind: str, name: str, principal: str, *privileges: Privilege, remove=False):
@@ -100,7 +115,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         ok(admin, f"INSERT INTO {table} VALUES (1, 'Oslo'), (2, 'Lima')")
         script = root / "task.py"
         script.write_text(TASK)
-        yield World(ws, admin, alice, alice_name, sp, table, str(script))
+        yield World(ws, admin, alice, alice_name, sp, table, str(script), stack.connection_string)
 
 
 def make_job(
@@ -244,3 +259,71 @@ def test_a_tables_schema_needs_select_too(world: World):
     assert finished.state.result_state == RunResultState.SUCCESS, finished.state
     assert "COLUMNS=id,city" in logs
     grant(admin, "table", table, sp, P.SELECT, remove=True)
+
+
+@pytest.fixture(scope="module")
+def by_city(world: World) -> tuple[str, str]:
+    """A Delta table partitioned by ``city_id`` (made by the admin's job, as the jobs make theirs) and a
+    Parquet folder beside it whose name starts with the table folder's: (table, location)."""
+    table = f"{CATALOG}.gold.by_city"
+    location = "abfss://lake@devstoreaccount1.dfs.core.windows.net/paths/by_city"
+    job = make_job(world.admin, world, "create_partitioned", None, table, location)
+    finished, logs = run(world.admin, job)
+    assert finished.state.result_state == RunResultState.SUCCESS, (finished.state, logs)
+    return table, location
+
+
+def _a_data_file(world: World, location: str) -> str:
+    """A Parquet file of the table's first partition, as the engine wrote it."""
+    container = BlobServiceClient.from_connection_string(world.connection_string).get_container_client("lake")
+    folder = location.split(".net/", 1)[1] + "/city_id=1/"
+    names = [b.name for b in container.list_blobs(name_starts_with=folder) if b.name.endswith(".parquet")]
+    assert names, folder
+    return f"{location}/city_id=1/{names[0][len(folder) :]}"
+
+
+def test_a_tables_files_by_path_need_select(world: World, by_city: tuple[str, str]):
+    """A Parquet file inside the table's folder and a partition folder are the table's data: reading them
+    by path needs SELECT on the table, as reading the table does (``table_paths.py``); writing into the
+    folder needs MODIFY. Each refusal is an audit row of the run's principal."""
+    admin, sp = world.admin, world.sp
+    table, location = by_city
+    grant(admin, "catalog", CATALOG, sp, P.USE_CATALOG)
+    grant(admin, "schema", f"{CATALOG}.gold", sp, P.USE_SCHEMA)
+    data_file = _a_data_file(world, location)
+    readers = [
+        make_job(admin, world, "read_path", JobRunAs(service_principal_name=sp), path)
+        for path in (data_file, f"{location}/city_id=1", f"{location}/")
+    ]
+    for job in readers:
+        assert_denied(run(admin, job)[0], f"User does not have SELECT on Table '{table}'")
+    as_sp = JobRunAs(service_principal_name=sp)
+    writer = make_job(admin, world, "write_path", as_sp, f"{location}/city_id=9")
+    assert_denied(run(admin, writer)[0], f"User does not have MODIFY on Table '{table}'")
+    rows = ok(
+        admin,
+        "SELECT request_params['operation'], count(*) FROM system.access.audit "
+        f"WHERE user_identity.email = '{sp}' AND action_name = 'generateTemporaryTableCredential' "
+        f"AND request_params['table_full_name'] = '{table}' AND response.status_code = 403 "
+        "AND request_params['run_id'] IS NOT NULL GROUP BY 1",
+    )
+    assert dict((r[0], int(r[1])) for r in rows) == {"READ": 3, "READ_WRITE": 1}, rows
+    grant(admin, "table", table, sp, P.SELECT)
+    try:
+        for job in readers[:2]:  # the file and the partition folder: one row each
+            finished, logs = run(admin, job)
+            assert finished.state.result_state == RunResultState.SUCCESS, (finished.state, logs)
+            assert "ROWS=1" in logs, logs
+    finally:
+        grant(admin, "table", table, sp, P.SELECT, remove=True)
+
+
+def test_a_folder_beside_a_table_is_not_the_table(world: World, by_city: tuple[str, str]):
+    """``…/by_city_old`` starts with the table folder's name but is not under it: a principal with no
+    privilege on the table reads it (paths that are no table's are left alone)."""
+    admin, sp = world.admin, world.sp
+    _, location = by_city
+    job = make_job(admin, world, "read_path", JobRunAs(service_principal_name=sp), location + "_old")
+    finished, logs = run(admin, job)
+    assert finished.state.result_state == RunResultState.SUCCESS, (finished.state, logs)
+    assert "ROWS=2" in logs, logs

@@ -54,7 +54,8 @@ Served (see README "What the workspace stand-in serves"):
   each task run gets a token of that principal in ``DATABRICKS_TOKEN`` (revoked when the task ends), so its
   REST calls are checked as it; its Spark session's ``ExecutePlan`` requests are checked on the task's
   Spark Connect proxy before they reach Sail (``SELECT`` read, ``MODIFY`` written, ``CREATE TABLE`` for a
-  new table, with the path; audited with ``job_id``/``run_id``), a refusal failing the task with pyspark's
+  new table, with the path; by name or by path — a path at or under a table's location is the table,
+  ``table_paths.py``; audited with ``job_id``/``run_id``), a refusal failing the task with pyspark's
   ``AnalysisException`` ``[INSUFFICIENT_PERMISSIONS] … SQLSTATE: 42501`` (the run FAILED with it).
 - Notification destinations 2.0 (``notification_destinations.py``): generic webhooks (and e-mail, kept
   only); a job's ``webhook_notifications`` naming one by id post to its URL.
@@ -116,7 +117,8 @@ LIMITATIONS:
   docs/delta-sharing.md (parquet responses only, tables only, token recipients only).
 - Lineage: from SQL statements and job runs (table level for DataFrame writes; column level for SQL
   writes); limits of the proxy in ``connect_proxy.py``; path-based SQL reads/writes (``delta.`…```) and
-  statements sqlglot cannot parse give none; a column sqlglot cannot trace keeps its table lineage only;
+  statements sqlglot cannot parse give none (a job's query of a table's files by path reads the table); a
+  column sqlglot cannot trace keeps its table lineage only;
   one hop per answer, as Databricks; no paging. The
   ``system.access`` tables accept one query reading only those two tables in the SQL sqlglot's executor runs
   (SELECT, WHERE, GROUP BY, ORDER BY, LIMIT, joins between the two; no parameters); ``entity_type`` is
@@ -143,8 +145,9 @@ LIMITATIONS:
   admins unless ``metastore_admins`` names others (the local stack names only the operator: the product's
   service principals hold the bundle's grants), and metastore admins pass every check (data reads too,
   unlike Databricks). Not enforced yet: path credentials; of a job run's Spark session ``ExecutePlan`` and
-  ``AnalyzePlan`` are checked, not reads of files inside a table's folder by another path (raw files are
-  no tables and stay unchecked; limits in ``run_identity.py``); of Delta Sharing only adding and removing
+  ``AnalyzePlan`` are checked (a path at or under a table's location as the table), paths that reach no
+  table are not (raw files: no external-location ``READ FILES``; limits in ``run_identity.py``); of Delta
+  Sharing only adding and removing
   tables is checked (``Access.update_share``: the share's owner or MANAGE, and the owner's SELECT on a
   table added), not the other share and recipient calls; ``EXTERNAL_USE_SCHEMA`` is not asked for credentials;
   metastore admins' allowed metadata reads and statements are not logged. Grants to a principal deleted

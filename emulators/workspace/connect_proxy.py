@@ -16,7 +16,8 @@ included, so streams (ExecutePlan, ReattachExecute) and client streams (AddArtif
   (``writeTo``), ``MergeIntoTableCommand`` (``mergeInto``) and SQL commands (CTAS, INSERT … SELECT, MERGE,
   UPDATE … FROM through :func:`emulators.workspace.lineage.extract`, which also gives column lineage);
 * the session's temporary views (``createOrReplaceTempView``) and paths written earlier in the task stand for
-  the tables they were computed from, and ``CREATE TABLE … LOCATION`` (or the catalog) names a written path.
+  the tables they were computed from, and ``CREATE TABLE … LOCATION`` (or the catalog) names a path: a path
+  at or under a table's location is that table (``table_paths.py``), also SQL's ``parquet.`path```.
 
 An operation counts once its ExecutePlan stream ended without error (a failed write made no lineage); it is
 recorded before the stream's last message is passed on, so the job's next request always sees it.
@@ -51,6 +52,7 @@ import grpc
 from emulators.workspace.access import Touched
 from emulators.workspace.lineage import Extracted, extract
 from emulators.workspace.run_identity import Refused
+from emulators.workspace.table_paths import sql_file_paths, tables_reached
 
 log = logging.getLogger("workspace.connect_proxy")
 
@@ -133,19 +135,20 @@ class PlanRecorder:
 
     ``columns_of(full_name)`` gives a catalog table's column names (sqlglot resolves ``*`` with them);
     ``defaults()`` the engine's current catalog and schema, asked once, only if a name is not fully
-    qualified; ``table_at(path)`` the catalog table whose storage location is ``path``, if any.
+    qualified; ``tables_at(path)`` the catalog tables whose data ``path`` reaches (``table_paths.py``: a
+    path at or under a table's location is that table; a plan's path is decided as the tables it reaches).
     """
 
     def __init__(
         self,
         columns_of: Callable[[str], list[str] | None] = lambda name: None,
         defaults: Callable[[], tuple[str | None, str | None]] = lambda: (None, None),
-        table_at: Callable[[str], str | None] = lambda path: None,
+        tables_at: Callable[[str], set[str]] = lambda path: set(),
     ) -> None:
         self._columns_of = columns_of
         self._defaults_source = defaults
         self._defaults: tuple[str | None, str | None] | None = None
-        self._table_at = table_at
+        self._tables_at = tables_at
         self._lock = threading.Lock()
         self._views: dict[str, _Sources] = {}
         self._path_sources: dict[str, _Sources] = {}
@@ -211,10 +214,8 @@ class PlanRecorder:
                 if table := self._table(op.table.table_name):
                     insert = op.table.save_method == op.SaveTable.TABLE_SAVE_METHOD_INSERT_INTO
                     (found.writes if insert else found.creates).add(table)
-            elif (path := op.path or op.options.get("path")) and (
-                table := self._path_table(normalize_path(path))
-            ):
-                found.writes.add(table)
+            elif path := op.path or op.options.get("path"):
+                found.writes |= self._path_tables(normalize_path(path))
         elif kind == "write_operation_v2":
             op = command.write_operation_v2
             self._touch_reads(found, self._relation_sources(op.input))
@@ -245,7 +246,7 @@ class PlanRecorder:
 
     def _touch_reads(self, found: Touched, sources: _Sources) -> None:
         found.reads |= sources.tables
-        found.reads |= {t for p in sources.paths if (t := self._path_table(p))}
+        found.reads |= {t for p in sources.paths for t in self._path_tables(p)}
 
     def _touch_sql(self, found: Touched, sql: str) -> None:
         from sqlglot import exp
@@ -266,6 +267,9 @@ class PlanRecorder:
             return
         found.reads |= used.reads
         found.writes |= used.writes
+        target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+        for path, node in sql_file_paths(tree).items():  # <format>.`path`: the tables its files belong to
+            (found.writes if node is target else found.reads).update(self._path_tables(path))
         if not (isinstance(tree, exp.Create) and tree.args.get("exists") and self._table_known(tree)):
             found.creates_in_schema |= used.creates_in_schema  # IF NOT EXISTS of a table there: no create
             if isinstance(tree, exp.Create) and str(tree.args.get("kind") or "").upper() == "TABLE":
@@ -425,15 +429,19 @@ class PlanRecorder:
         return self._columns_of(resolved) if isinstance(resolved, str) else None
 
     def _path_table(self, path: str) -> str | None:
-        with self._lock:
-            known = self._locations.get(path)
-        if known:
-            return known
+        """The one table ``path`` belongs to, for lineage (None if none or several; errors logged)."""
         try:
-            return self._table_at(path)
+            tables = self._path_tables(path)
         except Exception as exc:
             log.info("no table for path %s: %s", path, exc)
             return None
+        return next(iter(tables)) if len(tables) == 1 else None
+
+    def _path_tables(self, path: str) -> set[str]:
+        """The tables ``path`` reaches: the task's own ``CREATE TABLE … LOCATION`` ones and the catalog's."""
+        with self._lock:
+            known = tables_reached(path, list(self._locations.items()))
+        return known | set(self._tables_at(path))
 
     # relations -------------------------------------------------------------------------------------
     def _relation_sources(self, message: Any) -> _Sources:
@@ -479,8 +487,7 @@ class PlanRecorder:
                     earlier = self._path_sources.get(path)
                 if earlier is not None:
                     found.add(earlier)
-                else:
-                    found.paths.add(path)
+                found.paths.add(path)  # also when written earlier: a table's files are read again
 
     def _sql_text_sources(self, sql: str) -> _Sources:
         import sqlglot
@@ -498,7 +505,7 @@ class PlanRecorder:
         from sqlglot import exp
 
         ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-        found = _Sources()
+        found = _Sources(paths={normalize_path(p) for p in sql_file_paths(tree)})
         for table in tree.find_all(exp.Table):
             if not table.name or (not table.db and table.name.lower() in ctes):
                 continue

@@ -31,6 +31,7 @@ from typing import Any
 from emulators.common.records import RecordStore
 from emulators.workspace.errors import ApiError, invalid
 from emulators.workspace.results import inline_result
+from emulators.workspace.table_paths import tables_reached
 
 log = logging.getLogger("workspace.lineage")
 
@@ -530,13 +531,11 @@ class JobLineage:
         #: job run id → (tables read, {target: Extracted}) of the tasks finished so far
         self._runs: dict[int, tuple[set[str], dict[str, Extracted]]] = {}
 
-    def table_at(self, path: str) -> str | None:
-        """The catalog table stored at ``path`` (a job that writes by path names its table so)."""
-        for table in self.table_records():
-            location = (table.get("storage_location") or "").rstrip("/")
-            if location and location == path.rstrip("/"):
-                return table["full_name"].lower()
-        return None
+    def tables_at(self, path: str) -> set[str]:
+        """The catalog tables whose data ``path`` reaches: the one whose location holds it, or those a
+        folder or glob covers (``table_paths.py``); a job that reads or writes by path names them so."""
+        records = [(t.get("storage_location") or "", t["full_name"].lower()) for t in self.table_records()]
+        return tables_reached(path, records)
 
     def task_finished(self, run: dict[str, Any], task: dict[str, Any], found: Any) -> None:
         """Store a finished task's lineage (``TaskLineage``) as job lineage events."""

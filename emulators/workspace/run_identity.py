@@ -35,12 +35,22 @@ with ``job_id``/``run_id``). A refusal is ``[INSUFFICIENT_PERMISSIONS] Insuffici
 not have SELECT on Table '…'. SQLSTATE: 42501`` (what Databricks says for a statement). Metastore admins
 by name pass without a decision, as in ``statement_access.py``.
 
+Paths are tables too: a path at or under a catalog table's storage location is that table
+(``table_paths.py``, after Databricks' "External tables" and "Path rules" pages), whatever its spelling
+(``abfss``/``wasbs``/``az``/``https``, trailing slashes, ``..``). Reading a table's files by path — a
+Parquet file in its folder, its ``_delta_log``, a partition folder ``<location>/city_id=1``, through
+``spark.read…load(url)`` or SQL ``parquet.`url``` — needs what reading the table needs, writing into its
+folder ``MODIFY``, with the same refusal and audit rows as by name. A folder holding tables, or a glob
+that may match them, reaches each of them (choice: fail closed). ``…/weather_hourly_old`` beside
+``…/weather_hourly`` is not that table.
+
 LIMITATIONS: ``ExecutePlan`` and ``AnalyzePlan`` (a DataFrame's schema, ``explain``; its reads) are
 checked; catalog listings through the Spark session are answered by Sail with its own token. Paths that
-are not a catalog table's location (raw CSV files, a scratch folder) are left alone, as are names not in
-the catalog (temporary views stand for the tables they read; an unknown name the engine answers). SQL
-text is read with sqlglot (``statement_access.tables_touched``); SQL it cannot read is refused for
-non-admins, as statements are. Writes by path to a table's location need ``MODIFY`` on that table.
+reach no catalog table (raw CSV files, a scratch folder) are left alone — on Databricks an external
+location's ``READ FILES`` / ``WRITE FILES`` would govern them, which is not checked here — as are names
+not in the catalog (temporary views stand for the tables they read; an unknown name the engine answers)
+and paths inside table-valued functions (``read_files(…)``). SQL text is read with sqlglot
+(``statement_access.tables_touched``); SQL it cannot read is refused for non-admins, as statements are.
 """
 
 from __future__ import annotations

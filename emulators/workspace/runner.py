@@ -84,7 +84,7 @@ class LineageHooks(Protocol):
 
     columns_of: Callable[[str], list[str] | None]
     engine_defaults: Callable[[], tuple[str | None, str | None]]
-    table_at: Callable[[str], str | None]
+    tables_at: Callable[[str], set[str]]
 
     def task_finished(self, run: dict[str, Any], task: dict[str, Any], found: Any) -> None: ...
 
@@ -392,7 +392,7 @@ class RunExecutor:
             return None
         lineage = self.lineage
         if lineage is not None:
-            recorder = PlanRecorder(lineage.columns_of, self._defaults, lineage.table_at)
+            recorder = PlanRecorder(lineage.columns_of, self._defaults, lineage.tables_at)
         else:
             recorder = PlanRecorder()
         guard = None
