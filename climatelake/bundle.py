@@ -37,7 +37,7 @@ from typing import Any
 
 import yaml
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.service.jobs import JobSettings
+from databricks.sdk.service.jobs import JobAccessControlRequest, JobPermissionLevel, JobSettings
 
 from climatelake import bundle_access
 
@@ -243,8 +243,9 @@ def load_jobs(
     bundle_root: Path = BUNDLE_ROOT,
     lookup: bundle_access.Lookup | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """The bundle's job settings for ``target``, as Jobs API dicts, keyed by resource name. The target's
-    ``run_as`` is given to every job without one of its own (the CLI's rule)."""
+    """The bundle's job settings for ``target``, as Jobs API dicts (with the bundle's ``permissions`` of a
+    job kept beside them: the deploy applies them through the Permissions API), keyed by resource name.
+    The target's ``run_as`` is given to every job without one of its own (the CLI's rule)."""
     resolve = _resolver(target, overrides, bundle_root, lookup)
     run_as = resolve(((_bundle(bundle_root).get("targets") or {}).get(target) or {}).get("run_as"))
 
@@ -340,18 +341,44 @@ def deploy_jobs(
         jobs = workspace_sync.to_workspace(jobs, mapping, local_root, f"{root}/files")
     deployed: dict[str, int] = {}
     for settings in jobs.values():
+        settings = dict(settings)
+        permissions = settings.pop("permissions", None) or []
         existing = [j for j in w.jobs.list(name=settings["name"])]
         job_settings = JobSettings.from_dict(settings)
         if existing:
             job_id = existing[0].job_id
             if not _same_settings(w.jobs.get(job_id).settings, job_settings):
                 w.jobs.reset(job_id=job_id, new_settings=job_settings)
-            deployed[settings["name"]] = job_id
         else:
-            deployed[settings["name"]] = w.jobs.create(
-                **{k: getattr(job_settings, k) for k in settings}
-            ).job_id
+            job_id = w.jobs.create(**{k: getattr(job_settings, k) for k in settings}).job_id
+        deployed[settings["name"]] = job_id
+        _apply_job_permissions(w, job_id, permissions)
     return deployed
+
+
+def _apply_job_permissions(w: WorkspaceClient, job_id: int, permissions: list[dict[str, str]]) -> None:
+    """The job's declared ``permissions`` (Asset Bundles: ``level`` and ``user_name`` | ``group_name`` |
+    ``service_principal_name``), each declared principal at exactly its level, through the Permissions API
+    (``w.jobs.update_permissions``: PATCH, so entries the bundle does not name stay); nothing written when
+    every declared level is already held directly."""
+    if not permissions:
+        return
+    held = {}
+    for entry in w.jobs.get_permissions(str(job_id)).access_control_list or []:
+        name = entry.user_name or entry.group_name or entry.service_principal_name or ""
+        direct = [p.permission_level.value for p in entry.all_permissions or [] if not p.inherited]
+        held[name.lower()] = direct
+    changes = []
+    for declared in permissions:
+        kind = next(k for k in ("user_name", "group_name", "service_principal_name") if declared.get(k))
+        if held.get(declared[kind].lower()) != [declared["level"]]:
+            changes.append(
+                JobAccessControlRequest(
+                    **{kind: declared[kind]}, permission_level=JobPermissionLevel(declared["level"])
+                )
+            )
+    if changes:
+        w.jobs.update_permissions(str(job_id), access_control_list=changes)
 
 
 def _same_settings(current: JobSettings | None, wanted: JobSettings) -> bool:

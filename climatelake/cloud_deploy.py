@@ -380,11 +380,13 @@ _LISTS = ("/list", "/notification-destinations", "/scim/v2/Groups", "/scim/v2/Se
 class PlanRecorder:
     """Stands in for databricks-sdk's ApiClient: records each request, sends none. The workspace is taken as
     empty: a list is empty, an object is missing (404), a create answers what it was given (a new
-    notification destination's id is a placeholder)."""
+    notification destination's id and a new service principal's application ID are placeholders, new jobs
+    are numbered 1, 2, … in the order they are made)."""
 
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
         self.sdk_call = ""
+        self.jobs_created = 0
         self._cfg = SimpleNamespace(workspace_id=None)  # what the SDK's services read for headers
 
     def do(
@@ -405,12 +407,15 @@ class PlanRecorder:
         if method == "GET":
             if path.endswith("/Me"):
                 return {"userName": "<you>"}
-            if path.endswith(_LISTS) or "/unity-catalog/permissions/" in path:
+            if path.endswith(_LISTS) or "/permissions/" in path:  # grants, job permissions: none yet
                 return {}
             raise NotFound(f"plan: {path} is taken as missing")
         answer = dict(body or {})
         if path == "/api/2.0/notification-destinations":
             answer["id"] = "<id of the new notification destination>"
+        if path.endswith("/jobs/create"):  # job ids are numbers: the plan numbers new jobs 1, 2, …
+            self.jobs_created += 1
+            answer = {"job_id": self.jobs_created}
         if path.endswith("/scim/v2/ServicePrincipals"):
             answer.setdefault("applicationId", f"<application id of {answer.get('displayName')}>")
         return answer

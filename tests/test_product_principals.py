@@ -180,3 +180,31 @@ def test_a_deploy_restores_what_the_bundle_declares_and_keeps_other_grants(admin
     admin.grants.update(
         "schema", schema, changes=[PermissionsChange(principal=LOCAL_USER, remove=[Privilege.APPLY_TAG])]
     )
+
+
+def test_job_permissions_are_what_each_part_does_with_the_jobs(stack: Stack, admin: WorkspaceClient):
+    """The request job's bundle permissions: the function app starts and reads its runs, the gateway reads
+    them and finds the job; neither may run, or even see, the other jobs (job visibility control), and the
+    gateway may not start a run."""
+    functions = stack.workspace_client(stack.functions_token)
+    gateway = stack.workspace_client(stack.gateway_token)
+    request_job = bundle.job_id_by_name(admin, "climatelake_weather_request")
+    ingest = bundle.job_id_by_name(admin, "climatelake_weather_ingest")
+    assert (
+        {j.job_id for j in functions.jobs.list()} == {request_job} == {j.job_id for j in gateway.jobs.list()}
+    )
+    with pytest.raises(PermissionDenied, match="does not have Manage Run or Owner or Admin permissions"):
+        gateway.jobs.run_now(request_job)
+    with pytest.raises(PermissionDenied, match="does not have Manage Run or Owner or Admin permissions"):
+        functions.jobs.run_now(ingest)
+    with pytest.raises(PermissionDenied, match="does not have Manage or Owner or Admin permissions"):
+        functions.jobs.reset(request_job, new_settings=admin.jobs.get(request_job).settings)
+    levels = {
+        (e.service_principal_name or e.user_name or e.group_name): [
+            p.permission_level.value for p in e.all_permissions
+        ]
+        for e in admin.jobs.get_permissions(str(request_job)).access_control_list
+    }
+    assert levels[_application_id(admin, FUNCTIONS_SP)] == ["CAN_MANAGE_RUN"]
+    assert levels[_application_id(admin, GATEWAY_SP)] == ["CAN_VIEW"]
+    assert levels[LOCAL_USER] == ["IS_OWNER"]  # the deployer

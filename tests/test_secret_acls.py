@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import BadRequest, NotFound, PermissionDenied
-from databricks.sdk.service.iam import ComplexValue
 from databricks.sdk.service.workspace import AclItem, AclPermission
 
 from emulators.workspace.testing import PRINCIPAL, InProcessWorkspace
+from tests.helpers.people import audit_rows, make_people
 
 VALUE = "s3cr3t-" + uuid.uuid4().hex  # must never appear in the audit log
 
@@ -30,27 +30,18 @@ class World:
     names: dict[str, str]
 
     def audit(self, **query: str) -> list[dict]:
-        return self.admin.api_client.do("GET", "/api/2.0/local/audit", query=query)["rows"]
+        return audit_rows(self.admin, **query)
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     ws = InProcessWorkspace(Path(tmp_path_factory.mktemp("secret-acls"))).start()
     admin = ws.client()
-    suffix = uuid.uuid4().hex[:6]
-    names = {k: f"{k}-{suffix}@example.com" for k in ("alice", "bob", "carol")}
-    ids = {k: admin.users.create(user_name=v).id for k, v in names.items()}
     # bob ∈ juniors ∈ readers: a group's ACL applies to the members of its member groups
-    juniors = admin.groups.create(display_name=f"juniors-{suffix}", members=[ComplexValue(value=ids["bob"])])
-    readers = admin.groups.create(display_name=f"readers-{suffix}", members=[ComplexValue(value=juniors.id)])
-    names["readers"] = readers.display_name
-    clients = {}
-    for k in ("alice", "bob", "carol"):
-        answer = admin.api_client.do("POST", "/api/2.0/local/tokens", body={"principal": names[k]})
-        clients[k] = ws.client(answer["token_value"])
+    people = make_people(ws, outer="readers")
     admin.secrets.create_scope(scope="team")
     admin.secrets.put_secret(scope="team", key="db-password", string_value=VALUE)
-    yield World(ws, admin, clients, names)
+    yield World(ws, admin, people.clients, people.names)
     ws.stop()
 
 

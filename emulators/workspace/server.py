@@ -31,6 +31,7 @@ from emulators.workspace.faults import Faults
 from emulators.workspace.governance import Governance
 from emulators.workspace.grants_sql import GrantsSql
 from emulators.workspace.information_schema import InformationSchema
+from emulators.workspace.job_acls import JobAcls
 from emulators.workspace.jobs import Jobs
 from emulators.workspace.lineage import JobLineage, Lineage, answer_system_table
 from emulators.workspace.managed_ddl import ManagedTableDdl
@@ -202,6 +203,7 @@ class Workspace:
         )
         self.secrets = Secrets(self.store, load_key(config.secrets_key, config.data_dir))
         self.secret_acls = SecretAcls(self.store, self.access)
+        self.job_acls = JobAcls(self.store, self.access, self.principals)
         self.faults = Faults()
 
     def _rewrite(self, record: dict[str, Any]) -> str | None:

@@ -1,4 +1,5 @@
-"""Jobs 2.2 routes (the 2.1 paths answer the same)."""
+"""Jobs 2.2 routes (the 2.1 paths answer the same) and the jobs' permissions
+(``/api/2.0/permissions/jobs/{job_id}``); who may do what is ``job_acls.py``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from flask import Blueprint, g, jsonify, request
 
 from emulators.workspace.errors import ApiError, invalid
 from emulators.workspace.routes.common import body, flag, workspace
+from emulators.workspace.routes.permissions import caller
 
 jobs_api = Blueprint("jobs", __name__)
 
@@ -16,6 +18,30 @@ _INTERNAL_RUN_FIELDS = ("job_settings", "cancel_requested")
 
 def _jobs():
     return workspace().jobs
+
+
+def _job(job_id: Any, needed: str, action: str) -> dict[str, Any]:
+    """The job, once the caller holds ``needed`` on it (403 otherwise)."""
+    job = _jobs().get(job_id)
+    workspace().job_acls.require(caller(), job, needed, action)
+    return job
+
+
+def _run(run_id: Any, needed: str, action: str) -> dict[str, Any]:
+    """The run, once the caller holds ``needed`` on its job (a one-time run: its submitter)."""
+    run = _jobs().get_run(run_id)
+    _check_run(run, needed, action)
+    return run
+
+
+def _check_run(run: dict[str, Any], needed: str, action: str) -> None:
+    job = None
+    if run.get("job_id") is not None:
+        try:
+            job = _jobs().get(run["job_id"])
+        except ApiError:  # the job was deleted: its runs stay readable by admins and the submitter
+            job = None
+    workspace().job_acls.require_run(caller(), run, job, needed, action)
 
 
 def _public_run(run: dict[str, Any]) -> dict[str, Any]:
@@ -38,33 +64,41 @@ def create_job():
 
 
 def get_job():
-    return jsonify(_job_view(_jobs().get(request.args.get("job_id"))))
+    return jsonify(_job_view(_job(request.args.get("job_id"), "CAN_VIEW", "getJob")))
 
 
 def list_jobs():
-    jobs = [_job_view(j, flag("expand_tasks")) for j in _jobs().list(request.args.get("name"))]
+    """Only the jobs the caller can view (job visibility control, on by default)."""
+    acls, principal = workspace().job_acls, g.principal
+    visible = [j for j in _jobs().list(request.args.get("name")) if acls.can_view(principal, j)]
+    jobs = [_job_view(j, flag("expand_tasks")) for j in visible]
     return jsonify({"jobs": jobs, "has_more": False} if jobs else {"has_more": False})
 
 
 def reset_job():
     data = body()
+    _job(data.get("job_id"), "CAN_MANAGE", "resetJob")
     _jobs().reset(data.get("job_id"), data.get("new_settings") or {}, g.principal)
     return jsonify({})
 
 
 def update_job():
     data = body()
+    _job(data.get("job_id"), "CAN_MANAGE", "updateJob")
     _jobs().update(data.get("job_id"), data.get("new_settings"), data.get("fields_to_remove"), g.principal)
     return jsonify({})
 
 
 def delete_job():
-    _jobs().delete(body().get("job_id"))
+    job = _job(body().get("job_id"), "CAN_MANAGE", "deleteJob")
+    _jobs().delete(job["job_id"])
+    workspace().job_acls.on_delete(job["job_id"])
     return jsonify({})
 
 
 def run_now():
     data = body()
+    _job(data.get("job_id"), "CAN_MANAGE_RUN", "runNow")
     run_id, number, _ = _jobs().run_now(
         data.get("job_id"), data.get("job_parameters"), data.get("idempotency_token"), g.principal
     )
@@ -76,23 +110,41 @@ def submit_run():
 
 
 def get_run():
-    return jsonify(_public_run(_jobs().get_run(request.args.get("run_id"))))
+    return jsonify(_public_run(_run(request.args.get("run_id"), "CAN_VIEW", "getRun")))
 
 
 def list_runs():
+    job_id = request.args.get("job_id")
+    if job_id:
+        _job(job_id, "CAN_VIEW", "listRuns")
+    acls, principal = workspace().job_acls, g.principal
     runs = [
         _public_run(r)
-        for r in _jobs().list_runs(request.args.get("job_id"), flag("active_only"), flag("completed_only"))
+        for r in _jobs().list_runs(job_id, flag("active_only"), flag("completed_only"))
+        if job_id or _visible_run(acls, principal, r)
     ]
     return jsonify({"runs": runs, "has_more": False} if runs else {"has_more": False})
 
 
+def _visible_run(acls, principal: str, run: dict[str, Any]) -> bool:
+    if run.get("job_id") is None:
+        return run.get(
+            "creator_user_name", ""
+        ).lower() == principal.lower() or acls.access.is_workspace_admin(principal)
+    try:
+        return acls.can_view(principal, _jobs().get(run["job_id"]))
+    except ApiError:
+        return acls.access.is_workspace_admin(principal)
+
+
 def cancel_run():
+    _run(body().get("run_id"), "CAN_MANAGE_RUN", "cancelRun")
     _jobs().request_cancel(body().get("run_id"))
     return jsonify({})
 
 
 def delete_run():
+    _run(body().get("run_id"), "CAN_MANAGE", "deleteRun")
     _jobs().delete_run(body().get("run_id"))
     return jsonify({})
 
@@ -108,7 +160,9 @@ def get_run_output():
         run = None
     if run is None:
         run, task = _jobs().get_task_run(run_id)
+        _check_run(run, "CAN_VIEW", "getRunOutput")
     elif len(run["tasks"]) == 1:
+        _check_run(run, "CAN_VIEW", "getRunOutput")
         task = run["tasks"][0]
     else:
         raise invalid(
@@ -161,6 +215,39 @@ _JOB_ROUTES = [
     ("GET", "runs/get-output", get_run_output),
     ("POST", "runs/delete", delete_run),
 ]
+
+
+def get_job_permissions(job_id: str):
+    job = _job(job_id, "CAN_VIEW", "getJobPermissions")
+    return jsonify(workspace().job_acls.view(job))
+
+
+def change_job_permissions(job_id: str):
+    job = _jobs().get(job_id)
+    entries = body().get("access_control_list")
+    return jsonify(workspace().job_acls.change(caller(), job, entries, replace=request.method == "PUT"))
+
+
+def get_job_permission_levels(job_id: str):
+    _job(job_id, "CAN_VIEW", "getJobPermissionLevels")
+    return jsonify(workspace().job_acls.levels())
+
+
+for _prefix in ("/api/2.0/permissions/jobs", "/api/2.0/preview/permissions/jobs"):
+    _name = "preview" if "/preview/" in _prefix else "v2"
+    jobs_api.add_url_rule(f"{_prefix}/<job_id>", f"get_job_permissions_{_name}", get_job_permissions)
+    jobs_api.add_url_rule(
+        f"{_prefix}/<job_id>",
+        f"change_job_permissions_{_name}",
+        change_job_permissions,
+        methods=["PATCH", "PUT"],
+    )
+    jobs_api.add_url_rule(
+        f"{_prefix}/<job_id>/permissionLevels",
+        f"get_job_permission_levels_{_name}",
+        get_job_permission_levels,
+    )
+
 for _version in ("2_1", "2_2"):
     for _method, _path, _view in _JOB_ROUTES:
         jobs_api.add_url_rule(
