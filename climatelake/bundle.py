@@ -277,9 +277,11 @@ def deploy(
     w: WorkspaceClient, target: str = "local", overrides: dict[str, str] | None = None
 ) -> dict[str, int]:
     """Build the artifacts, make the product's principals (:func:`bundle_access.ensure_principals`), the
-    catalog and schemas with their grants, then :func:`deploy_jobs`."""
+    catalog and schemas with their grants, then :func:`deploy_jobs`. The principals' application IDs are
+    passed on as the bundle's service-principal variables, so nothing is looked up by name again."""
     build_artifacts(target)
-    ensure_access(w, target, overrides)
+    overrides = {**(overrides or {}), **_principal_overrides(w)}
+    apply_access(w, target, overrides)
     return deploy_jobs(w, target, overrides)
 
 
@@ -287,8 +289,16 @@ def ensure_access(
     w: WorkspaceClient, target: str = "local", overrides: dict[str, str] | None = None
 ) -> list[str]:
     """Principals, catalog, schemas and grants as the bundle declares them; returns what changed."""
-    bundle_access.ensure_principals(w, BUNDLE_ROOT)
-    return apply_access(w, target, overrides, bundle_access.service_principal_lookup(w))
+    return apply_access(w, target, {**(overrides or {}), **_principal_overrides(w)})
+
+
+def _principal_overrides(w: WorkspaceClient) -> dict[str, str]:
+    """The service-principal variables (``jobs_service_principal``, …) → the application IDs of the
+    principals :func:`bundle_access.ensure_principals` found or made."""
+    application_ids = bundle_access.ensure_principals(w, BUNDLE_ROOT)
+    return {
+        var: application_ids[name] for var, name in principal_variables().items() if name in application_ids
+    }
 
 
 def apply_access(
