@@ -186,10 +186,36 @@ def validate(raw: DataFrame) -> tuple[DataFrame, DataFrame]:
     return valid, quarantine
 
 
-def overwrite(df: DataFrame, full_name: str, location: str) -> None:
-    """One Delta commit replacing the table's data (schema too: a newly encrypted column becomes text)."""
+def overwrite(
+    df: DataFrame, full_name: str, location: str, w: WorkspaceClient | None = None, warehouse_id: str = ""
+) -> None:
+    """One Delta commit replacing the table's data (schema too: a newly encrypted column becomes text).
+
+    By name once the table exists with the same columns: Unity Catalog refuses path access to a table with
+    column masks or row filters ("[UNAUTHORIZED_ACCESS] … Path-based access to table … with row filter or
+    column mask not supported", Databricks KB; "Only name-based access … is allowed"), and
+    ``silver.employees`` is masked after its first run. A changed schema needs ``overwriteSchema``, which
+    Sail 0.7.2 does only by path (``saveAsTable`` fails creating its staging table): the table's masks are
+    dropped first (``w``, ``warehouse_id``), and the job sets them again after the write (``apply_masks``).
+    Meanwhile a reader sees the stored columns, which hold ciphertext, never plaintext."""
+    spark = df.sparkSession
+    if table_exists(spark, full_name):
+        current = spark.table(full_name).schema
+        if [(f.name, f.dataType) for f in current] == [(f.name, f.dataType) for f in df.schema]:
+            df.writeTo(full_name).overwrite(F.lit(True))
+            return
+        if w is not None:
+            drop_masks(w, warehouse_id, full_name)
     df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(location)
-    register_table(df.sparkSession, full_name, location)
+    register_table(spark, full_name, location)
+
+
+def drop_masks(w: WorkspaceClient, warehouse_id: str, full_name: str) -> None:
+    """``ALTER TABLE … ALTER COLUMN c DROP MASK`` for each masked column (ColumnInfo.mask of tables/get)."""
+    masked = [c.name for c in w.tables.get(full_name).columns or [] if c.mask is not None]
+    statements = [f"ALTER TABLE {full_name} ALTER COLUMN `{gov.identifier(c)}` DROP MASK" for c in masked]
+    if statements:
+        gov.run_sql(w, ";\n".join(statements), warehouse_id=warehouse_id)
 
 
 def table_key_version(spark: SparkSession, full_name: str) -> str | None:
@@ -299,7 +325,7 @@ def main() -> None:
             merged = reduce(DataFrame.unionByName, [p.select(*names) for p in parts])
         else:
             merged = parts[0]
-        overwrite(merged, name, location)  # ONE commit: new rows merged, pending columns encrypted
+        overwrite(merged, name, location, w, args.warehouse_id)  # ONE commit: rows merged, columns encrypted
         if new_files:
             ids = [file_id(f) for f in new_files]
             old = (

@@ -55,7 +55,8 @@ Served (see README "What the workspace stand-in serves"):
   REST calls are checked as it; its Spark session's ``ExecutePlan`` requests are checked on the task's
   Spark Connect proxy before they reach Sail (``SELECT`` read, ``MODIFY`` written, ``CREATE TABLE`` for a
   new table, with the path; by name or by path — a path at or under a table's location is the table,
-  ``table_paths.py``; audited with ``job_id``/``run_id``), a refusal failing the task with pyspark's
+  ``table_paths.py``, and a masked table's path is refused to everyone, ``[UNAUTHORIZED_ACCESS]``; audited
+  with ``job_id``/``run_id``), a refusal failing the task with pyspark's
   ``AnalysisException`` ``[INSUFFICIENT_PERMISSIONS] … SQLSTATE: 42501`` (the run FAILED with it).
 - Notification destinations 2.0 (``notification_destinations.py``): generic webhooks (and e-mail, kept
   only); a job's ``webhook_notifications`` naming one by id post to its URL.

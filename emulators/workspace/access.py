@@ -52,12 +52,17 @@ class Touched:
     created: set[str] = field(default_factory=set)
     #: what is used cannot be told (sqlglot could not read the SQL): refused for non-admins
     unreadable: bool = False
+    #: the tables of ``reads``/``writes`` reached by a storage path rather than by name (``table_paths.py``):
+    #: refused outright when the table has a row filter or column mask (:meth:`Access.refuse_masked_paths`)
+    by_path: set[str] = field(default_factory=set)
 
 
 class Access:
     def __init__(self, privileges: Privileges, audit: AuditLog) -> None:
         self.privileges = privileges
         self.audit = audit
+        #: whether a catalog table has a row filter or column mask now (the server wires ``governance.py``)
+        self.masked: Callable[[str], bool] = lambda full_name: False
 
     def is_workspace_admin(self, principal: str) -> bool:
         """A metastore admin or a member of the ``admins`` group (SCIM writes, tokens for others)."""
@@ -215,6 +220,25 @@ class Access:
             if error.status == 403:
                 raise refuse(f"Insufficient privileges: {error.message}") from None
             raise
+        self.refuse_masked_paths(caller, touched, params)
+
+    def refuse_masked_paths(self, caller: Caller, touched: Touched, params: dict[str, Any]) -> None:
+        """Raise :class:`MaskedPathAccess` (its audit row written first) when a table reached by path has a
+        row filter or column mask, whoever asks — owners and metastore admins too: a path read bypasses the
+        policies, which Unity Catalog applies only to access by name. Databricks KB "Unauthorized access
+        exception when trying to access a Unity Catalog table with row filters or column masks" (2025-10-30):
+        "[UNAUTHORIZED_ACCESS] Unauthorized access: PERMISSION_DENIED: Path-based access to table
+        <catalog>.<schema>.<table> with row filter or column mask not supported.", for read, write and MERGE
+        by path ("Only name-based access (catalog.schema.table) is allowed"); it names no exemption, and the
+        "Row filters and column masks" page's Limitations list path-based access as unsupported."""
+        for name in sorted(touched.by_path):
+            if not self.masked(name):
+                continue
+            operation = "READ_WRITE" if name in touched.writes else "READ"
+            refused = MaskedPathAccess(name)
+            used = {"table_full_name": name, "operation": operation, "access": "path", **params}
+            self.audit.record(caller, "generateTemporaryPathCredential", used, 403, refused.message)
+            raise refused
 
     def _create_table(self, caller: Caller, schema: str, params: dict[str, Any]) -> None:
         if (securable := self._resolve("SCHEMA", schema)) is not None:
@@ -225,6 +249,23 @@ class Access:
             return self.privileges.resolve(kind, name)
         except ApiError:
             return None  # not in the catalog: the engine says so
+
+
+class MaskedPathAccess(Exception):
+    """Path-based access to a table with a row filter or column mask: Databricks' error, whole (the class is
+    ``UNAUTHORIZED_ACCESS``; the KB quotes no SQLSTATE, the stand-in sends 42501, the class of every other
+    privilege refusal here)."""
+
+    error_class = "UNAUTHORIZED_ACCESS"
+    sql_state = "42501"
+
+    def __init__(self, full_name: str) -> None:
+        self.full_name = full_name
+        self.message = (
+            "[UNAUTHORIZED_ACCESS] Unauthorized access: PERMISSION_DENIED: Path-based access to table "
+            f"{full_name} with row filter or column mask not supported."
+        )
+        super().__init__(self.message)
 
 
 #: the privilege named in a refused metadata read (what Databricks' message names)

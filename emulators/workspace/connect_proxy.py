@@ -215,7 +215,8 @@ class PlanRecorder:
                     insert = op.table.save_method == op.SaveTable.TABLE_SAVE_METHOD_INSERT_INTO
                     (found.writes if insert else found.creates).add(table)
             elif path := op.path or op.options.get("path"):
-                found.writes |= self._path_tables(normalize_path(path))
+                found.by_path |= (tables := self._path_tables(normalize_path(path)))
+                found.writes |= tables
         elif kind == "write_operation_v2":
             op = command.write_operation_v2
             self._touch_reads(found, self._relation_sources(op.input))
@@ -246,7 +247,8 @@ class PlanRecorder:
 
     def _touch_reads(self, found: Touched, sources: _Sources) -> None:
         found.reads |= sources.tables
-        found.reads |= {t for p in sources.paths for t in self._path_tables(p)}
+        found.by_path |= (by_path := {t for p in sources.paths for t in self._path_tables(p)})
+        found.reads |= by_path
 
     def _touch_sql(self, found: Touched, sql: str) -> None:
         from sqlglot import exp
@@ -269,7 +271,8 @@ class PlanRecorder:
         found.writes |= used.writes
         target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
         for path, node in sql_file_paths(tree).items():  # <format>.`path`: the tables its files belong to
-            (found.writes if node is target else found.reads).update(self._path_tables(path))
+            found.by_path |= (tables := self._path_tables(path))
+            (found.writes if node is target else found.reads).update(tables)
         if not (isinstance(tree, exp.Create) and tree.args.get("exists") and self._table_known(tree)):
             found.creates_in_schema |= used.creates_in_schema  # IF NOT EXISTS of a table there: no create
             if isinstance(tree, exp.Create) and str(tree.args.get("kind") or "").upper() == "TABLE":
@@ -543,7 +546,7 @@ def _relay_error(error: grpc.RpcError, context: grpc.ServicerContext) -> None:
     context.abort(code, error.details() if hasattr(error, "details") else str(error))
 
 
-def _refuse(context: grpc.ServicerContext, message: str) -> None:
+def _refuse(context: grpc.ServicerContext, refused: Refused) -> None:
     """End the call as a Spark Connect server ends it for an ``AnalysisException``: status INTERNAL with a
     ``google.rpc.Status`` whose ``ErrorInfo`` carries ``classes``, ``errorClass`` and ``sqlState`` (what
     pyspark's ``convert_exception`` reads: the client raises ``pyspark.errors.AnalysisException``)."""
@@ -555,12 +558,12 @@ def _refuse(context: grpc.ServicerContext, message: str) -> None:
         domain="org.apache.spark",
         metadata={
             "classes": json.dumps(["org.apache.spark.sql.AnalysisException"]),
-            "errorClass": "INSUFFICIENT_PERMISSIONS",
-            "sqlState": "42501",
+            "errorClass": refused.error_class,
+            "sqlState": refused.sql_state,
             "messageParameters": "{}",
         },
     )
-    status = status_pb2.Status(code=code_pb2.INTERNAL, message=message)
+    status = status_pb2.Status(code=code_pb2.INTERNAL, message=refused.message)
     status.details.add().Pack(info)
     context.abort_with_status(rpc_status.to_status(status))
 
@@ -621,7 +624,7 @@ class _Forwarder(grpc.GenericRpcHandler):
         try:
             return self.guard(parsed)
         except Refused as refused:
-            _refuse(context, refused.message)
+            _refuse(context, refused)
         except Exception as exc:  # fail closed: an unchecked plan never reaches the engine
             log.exception("the privilege check of a plan failed")
             context.abort(grpc.StatusCode.INTERNAL, f"The local workspace could not check the plan: {exc}")

@@ -44,6 +44,12 @@ folder ``MODIFY``, with the same refusal and audit rows as by name. A folder hol
 that may match them, reaches each of them (choice: fail closed). ``…/weather_hourly_old`` beside
 ``…/weather_hourly`` is not that table.
 
+A table with a column mask (or row filter) is never read or written by path, whoever asks — owner and
+metastore admin too (Databricks KB: "[UNAUTHORIZED_ACCESS] Unauthorized access: PERMISSION_DENIED:
+Path-based access to table <name> with row filter or column mask not supported."; it names no exemption):
+pyspark's ``AnalysisException`` with that error class, an audit row ``generateTemporaryPathCredential``
+(``access: path``) each (``Access.refuse_masked_paths``). By name the engine applies the policies.
+
 LIMITATIONS: ``ExecutePlan`` and ``AnalyzePlan`` (a DataFrame's schema, ``explain``; its reads) are
 checked; catalog listings through the Spark session are answered by Sail with its own token. Paths that
 reach no catalog table (raw CSV files, a scratch folder) are left alone — on Databricks an external
@@ -60,7 +66,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from emulators.workspace.access import Access, Touched
+from emulators.workspace.access import Access, MaskedPathAccess, Touched
 from emulators.workspace.audit import Caller
 from emulators.workspace.errors import ApiError, invalid, permission_denied
 from emulators.workspace.principals import Directory
@@ -141,11 +147,16 @@ class RunIdentity:
 
 
 class Refused(Exception):
-    """A plan the run's principal may not execute: ``message`` in Databricks' words, for the client."""
+    """A plan the run's principal may not execute: ``message`` in Databricks' words, for the client, with
+    the error class and SQLSTATE pyspark's ``AnalysisException`` carries."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(
+        self, message: str, error_class: str = "INSUFFICIENT_PERMISSIONS", sql_state: str = "42501"
+    ) -> None:
         super().__init__(message)
         self.message = message
+        self.error_class = error_class
+        self.sql_state = sql_state
 
 
 class PlanAccess:
@@ -160,7 +171,8 @@ class PlanAccess:
 
     @property
     def exempt(self) -> bool:
-        """A metastore admin by name: no decision (``statement_access.py`` does the same)."""
+        """A metastore admin by name: no privilege decision (``statement_access.py`` does the same); only
+        path access to a masked table is refused to it too (``Access.refuse_masked_paths``)."""
         return self.principal.lower() in self.privileges.admins
 
     def check(self, touched: Touched) -> Callable[[], None] | None:
@@ -169,7 +181,13 @@ class PlanAccess:
         principal, as Databricks makes a table's creator its owner ("Manage Unity Catalog object
         ownership") — locally the engine registers them with its own server-wide catalog token."""
         new = {n for n in touched.creates | touched.created if self._missing(n)}
-        self.access.decide_tables(self.caller, touched, self.params, _refused)
+        try:
+            if self.exempt:
+                self.access.refuse_masked_paths(self.caller, touched, self.params)
+            else:
+                self.access.decide_tables(self.caller, touched, self.params, _refused)
+        except MaskedPathAccess as masked:
+            raise Refused(masked.message, masked.error_class, masked.sql_state) from None
         return (lambda: self._own(new)) if new else None
 
     def _missing(self, name: str) -> bool:

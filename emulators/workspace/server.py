@@ -166,6 +166,7 @@ class Workspace:
         # column masks' is_account_group_member reads the directory's (transitive) membership
         self.governance.is_member = self.principals.is_member
         self.catalog.column_masks = self.governance.column_masks
+        self.access.masked = lambda full_name: self.governance.masks_of(full_name) is not None
         self.sharing = build_sharing(
             self.store, self.catalog, self.governance, config.storage_connection_string, config.host_url
         )
