@@ -163,29 +163,29 @@ class JobAcls:
 
     def require(self, caller: Caller, job: dict[str, Any], needed: str, action: str) -> None:
         """Raise 403 (after its audit row) unless the caller holds ``needed`` on ``job``."""
-        if self.level(caller.principal, job) >= LEVELS[needed]:
-            return
-        error = permission_denied(
-            f'User "{caller.principal}" does not have {_WORDS[needed]} permissions on job {job["job_id"]}'
-        )
-        params = {"job_id": str(job["job_id"])}
-        self.access.audit.record(caller, action, params, error.status, error.message, service_name=SERVICE)
-        raise error
+        if self.level(caller.principal, job) < LEVELS[needed]:
+            self._refuse(caller, action, f"{_WORDS[needed]} permissions on job", "job_id", job["job_id"])
+
+    def can_see_run(self, principal: str, run: dict[str, Any], job: dict[str, Any] | None) -> bool:
+        """A run without a job (one-time, or its job deleted): its submitter and workspace admins."""
+        if job is not None:
+            return self.can_view(principal, job)
+        submitter = (run.get("creator_user_name") or "").lower()
+        return principal.lower() == submitter or self.access.is_workspace_admin(principal)
 
     def require_run(
         self, caller: Caller, run: dict[str, Any], job: dict[str, Any] | None, needed: str, action: str
     ) -> None:
-        """The same for a run: its job's permissions; a one-time run's submitter and admins."""
+        """The same for a run: its job's permissions; else (:meth:`can_see_run`) its submitter and admins."""
         if job is not None:
             self.require(caller, job, needed, action)
-            return
-        submitter = (run.get("creator_user_name") or "").lower()
-        if caller.principal.lower() == submitter or self.access.is_workspace_admin(caller.principal):
-            return
-        error = permission_denied(
-            f'User "{caller.principal}" does not have View permissions on run {run["run_id"]}'
-        )
-        params = {"run_id": str(run["run_id"])}
+        elif not self.can_see_run(caller.principal, run, None):
+            self._refuse(caller, action, "View permissions on run", "run_id", run["run_id"])
+
+    def _refuse(self, caller: Caller, action: str, what: str, key: str, ident: Any) -> None:
+        """Databricks' 403 for ``what`` (``… permissions on job``), its audit row written first."""
+        error = permission_denied(f'User "{caller.principal}" does not have {what} {ident}')
+        params = {key: str(ident)}
         self.access.audit.record(caller, action, params, error.status, error.message, service_name=SERVICE)
         raise error
 

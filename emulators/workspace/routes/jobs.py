@@ -34,14 +34,18 @@ def _run(run_id: Any, needed: str, action: str) -> dict[str, Any]:
     return run
 
 
+def _job_of(run: dict[str, Any]) -> dict[str, Any] | None:
+    """The run's job; None for a one-time run or a deleted job (its runs stay the submitter's and admins')."""
+    if run.get("job_id") is None:
+        return None
+    try:
+        return _jobs().get(run["job_id"])
+    except ApiError:
+        return None
+
+
 def _check_run(run: dict[str, Any], needed: str, action: str) -> None:
-    job = None
-    if run.get("job_id") is not None:
-        try:
-            job = _jobs().get(run["job_id"])
-        except ApiError:  # the job was deleted: its runs stay readable by admins and the submitter
-            job = None
-    workspace().job_acls.require_run(caller(), run, job, needed, action)
+    workspace().job_acls.require_run(caller(), run, _job_of(run), needed, action)
 
 
 def _public_run(run: dict[str, Any]) -> dict[str, Any]:
@@ -121,20 +125,9 @@ def list_runs():
     runs = [
         _public_run(r)
         for r in _jobs().list_runs(job_id, flag("active_only"), flag("completed_only"))
-        if job_id or _visible_run(acls, principal, r)
+        if job_id or acls.can_see_run(principal, r, _job_of(r))
     ]
     return jsonify({"runs": runs, "has_more": False} if runs else {"has_more": False})
-
-
-def _visible_run(acls, principal: str, run: dict[str, Any]) -> bool:
-    if run.get("job_id") is None:
-        return run.get(
-            "creator_user_name", ""
-        ).lower() == principal.lower() or acls.access.is_workspace_admin(principal)
-    try:
-        return acls.can_view(principal, _jobs().get(run["job_id"]))
-    except ApiError:
-        return acls.access.is_workspace_admin(principal)
 
 
 def cancel_run():
