@@ -56,7 +56,9 @@ def upload_city_registry(settings: Settings) -> str:
 def upload_weather_files(settings: Settings, files: dict[str, bytes], prefix: str = "weather/") -> list[str]:
     """Upload generated raw files (``sample_data.weather_files``) under ``prefix`` in the raw container.
 
-    The ingest job's listing needs every file at the same depth below ``weather/`` (``city=<id>/…``)."""
+    The ingest job lists every ``*.csv`` below ``weather/`` at any depth (``bronze_weather.listed``: names
+    starting with ``_`` or ``.`` below the root are skipped), so the layout ``city=<id>/…`` is a convention
+    of the sample data, not a requirement."""
     container = blob_service(settings).get_container_client(settings.raw_container)
     names = []
     for name, data in files.items():
