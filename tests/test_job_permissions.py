@@ -167,3 +167,24 @@ def test_permission_levels_are_listed(world: World) -> None:
         "CAN_MANAGE",
         "IS_OWNER",
     ]
+
+
+def test_entries_of_deleted_principals_still_show_with_their_kind(world: World) -> None:
+    """An entry whose principal was deleted from the directory is still answered (as before the delete)
+    and grants nothing: GET does not fail on it (it answered 400 "does not exist" before)."""
+    job_id = world.job("alice")
+    robot = world.admin.service_principals.create(display_name=f"robot-{uuid.uuid4().hex[:6]}")
+    team = world.admin.groups.create(display_name=f"team-{uuid.uuid4().hex[:6]}")
+    acl = [
+        jobs.JobAccessControlRequest(
+            service_principal_name=robot.application_id, permission_level=Level.CAN_VIEW
+        ),
+        jobs.JobAccessControlRequest(group_name=team.display_name, permission_level=Level.CAN_MANAGE_RUN),
+    ]
+    world.clients["alice"].jobs.update_permissions(str(job_id), access_control_list=acl)
+    world.admin.service_principals.delete(robot.id)
+    world.admin.groups.delete(team.id)
+    entries = world.clients["alice"].jobs.get_permissions(str(job_id)).access_control_list
+    shown = {(e.service_principal_name, e.group_name): e.all_permissions[0].permission_level for e in entries}
+    assert shown[(robot.application_id, None)] == jobs.JobPermissionLevel.CAN_VIEW
+    assert shown[(None, team.display_name)] == jobs.JobPermissionLevel.CAN_MANAGE_RUN

@@ -88,14 +88,19 @@ class JobAcls:
     def view(self, job: dict[str, Any]) -> dict[str, Any]:
         """The job's permissions as GET answers them: the owner, the direct entries, the admins' inherited."""
         owner = self.owner(job)
+        records = self._entries(job["job_id"])
+        kinds = {r["principal"].lower(): r.get("kind") for r in records.values()}
         entries = [(owner, "IS_OWNER")] if owner else []
         entries += [
             (r["principal"], r["level"])
-            for r in self._entries(job["job_id"]).values()
+            for r in records.values()
             if r["level"] != "IS_OWNER" and r["principal"].lower() != owner.lower()
         ]
         acl = [
-            {_FIELDS[self._kind(p)]: p, "all_permissions": [{"permission_level": level, "inherited": False}]}
+            {
+                _FIELDS[self._shown_kind(p, kinds.get(p.lower()))]: p,
+                "all_permissions": [{"permission_level": level, "inherited": False}],
+            }
             for p, level in entries
         ]
         acl.append(
@@ -107,6 +112,15 @@ class JobAcls:
             }
         )
         return {"object_id": f"/jobs/{job['job_id']}", "object_type": "job", "access_control_list": acl}
+
+    def _shown_kind(self, principal: str, recorded: str | None) -> str:
+        """The kind an entry is shown as: the directory's, else the one recorded with the entry (its
+        principal was deleted since: the entry stays, as the permission stays on Databricks until changed,
+        but grants nothing — choice), else ``user`` (a creator is a user or a service principal)."""
+        for kind in ("user", "service_principal", "group"):
+            if self.directory.find(principal, kind) is not None:
+                return kind
+        return recorded or "user"
 
     def change(self, caller: Caller, job: dict[str, Any], entries: Any, replace: bool) -> dict[str, Any]:
         """PATCH (``replace`` False) or PUT the entries; the caller needs CAN_MANAGE."""
@@ -128,7 +142,7 @@ class JobAcls:
                     if record["level"] == "IS_OWNER":
                         self.store.delete(KIND, key)
             key = f"{self._prefix(job_id)}{principal.lower()}"
-            self.store.put(KIND, key, {"principal": principal, "level": level})
+            self.store.put(KIND, key, {"principal": principal, "level": level, "kind": self._kind(principal)})
         params = {"job_id": str(job_id), "acl": [{"principal": p, "level": v} for p, v in wanted]}
         self.access.audit.record(caller, "changeJobAcl", params, service_name=SERVICE)
         return self.view(job)
