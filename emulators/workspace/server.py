@@ -49,6 +49,7 @@ from emulators.workspace.sharing_sql import SharingSql
 from emulators.workspace.sql_functions import SqlFunctions
 from emulators.workspace.statement_access import StatementAccess
 from emulators.workspace.statements import Statements
+from emulators.workspace.sync_metadata import SyncMetadata
 from emulators.workspace.workspace_files import WorkspaceFiles
 
 log = logging.getLogger("workspace")
@@ -172,6 +173,7 @@ class Workspace:
         )
         self.sharing_sql = SharingSql(self.sharing, self.access)
         self.managed_ddl = ManagedTableDdl(self.catalog)
+        self.sync_metadata = SyncMetadata(self.catalog)
         # SQL's ways into the privilege model (issue 16): checks first, then GRANT & co, information_schema
         self.statement_access = StatementAccess(self.access)
         self.grants_sql = GrantsSql(self.privileges, self.access, self.catalog)
@@ -188,6 +190,7 @@ class Workspace:
                 or self.sharing_sql.answer(record, lambda: self._statement_defaults(record))
                 or self.grants_sql.answer(record, lambda: self._statement_defaults(record))
                 or self.information_schema.answer(record, lambda: self._statement_defaults(record))
+                or self.sync_metadata.answer(record, lambda: self._statement_defaults(record))
                 or self.managed_ddl.answer(
                     record,
                     lambda: self._statement_defaults(record),

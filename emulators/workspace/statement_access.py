@@ -49,6 +49,7 @@ from emulators.workspace.audit import Caller
 from emulators.workspace.governance import SqlStatementError
 from emulators.workspace.grants_sql import name_parts
 from emulators.workspace.lineage import _full_name, _target_table
+from emulators.workspace.sync_metadata import repaired_table
 
 log = logging.getLogger("workspace.statement_access")
 
@@ -89,6 +90,10 @@ def tables_touched(sql: str, defaults: Defaults, tree: Any = None) -> Touched | 
     from sqlglot import exp
 
     found = Touched()
+    repaired = repaired_table(sql, defaults)
+    if repaired is not None:  # REPAIR TABLE … SYNC METADATA (sync_metadata.py): MODIFY, as a write
+        found.writes.add(repaired)
+        return found
     governed = _GOVERNANCE.match(sql)
     if governed:  # governance.py's commands, which sqlglot does not read
         parts = name_parts(governed["table"])
