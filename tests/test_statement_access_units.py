@@ -37,6 +37,8 @@ def _defaults() -> tuple[str, str]:
         ("CREATE SCHEMA x", {"creates_in_catalog": {"main"}}),
         ("DROP TABLE c.s.t", {"drops": {"c.s.t"}}),
         ("DESCRIBE TABLE c.s.t", {"describes": {"c.s.t"}}),
+        ("REPAIR TABLE c.s.t SYNC METADATA", {"writes": {"c.s.t"}}),
+        ("MSCK REPAIR TABLE `t` SYNC METADATA;", {"writes": {"main.default.t"}}),
         ("ALTER TABLE t ALTER COLUMN email SET TAGS ('pii' = 'email')", {"tags": {"main.default.t"}}),
         ("ALTER TABLE c.s.t UNSET TAGS ('pii')", {"tags": {"c.s.t"}}),
         ("ALTER TABLE c.s.t ALTER COLUMN e SET MASK c.s.f", {"masks": {"c.s.t"}}),

@@ -197,6 +197,9 @@ def overwrite(
     ``silver.employees`` is masked after its first run. A changed schema needs ``overwriteSchema``, which
     Sail 0.7.2 does only by path (``saveAsTable`` fails creating its staging table): the table's masks are
     dropped first (``w``, ``warehouse_id``), and the job sets them again after the write (``apply_masks``).
+    Unity Catalog keeps its own copy of the columns, which a write by path does not change: ``REPAIR TABLE
+    … SYNC METADATA`` (Databricks SQL reference) reads them from the new log, so ``tables/get`` and
+    ``information_schema`` show the new types and the masks are set on the columns as they are now.
     Meanwhile a reader sees the stored columns, which hold ciphertext, never plaintext."""
     spark = df.sparkSession
     if table_exists(spark, full_name):
@@ -206,6 +209,10 @@ def overwrite(
             return
         if w is not None:
             drop_masks(w, warehouse_id, full_name)
+        df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(location)
+        if w is not None:  # the catalog's columns follow the log only when told to
+            gov.run_sql(w, f"REPAIR TABLE {full_name} SYNC METADATA", warehouse_id=warehouse_id)
+        return
     df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(location)
     register_table(spark, full_name, location)
 
