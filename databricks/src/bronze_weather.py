@@ -30,9 +30,11 @@ endpoint from ``--raw-blob-endpoint`` or the task's ``CLIMATELAKE_BLOB_ENDPOINT`
 tested here) the endpoint defaults to ``https://<account>.blob.core.windows.net`` and the SAS is a user
 delegation SAS; the API needs the metastore's ``external_access_enabled`` and the job's principal to hold
 ``EXTERNAL_USE_LOCATION`` on the raw external location (docs.databricks.com/api/uc-credentials/v1/
-generate-temporary-path-credential) — the grant ``employees_pii`` needs too. Not checked here: whether the
-SAS Databricks vends for a folder is container- or directory-scoped (a directory SAS would need ADLS's
-List Paths on the dfs endpoint instead of List Blobs). There, Spark's ``binaryFile`` would not read contents
+generate-temporary-path-credential) — the grant ``employees_pii`` needs too. Whether the SAS Databricks
+vends for a folder is container- or directory-scoped is not checked here; either lists: Azure's service
+SAS reference ("Create a service SAS", directory scope) gives a directory SAS (``sr=d``, hierarchical
+namespace) the semantics of a container SAS restricted to the directory, and the listing asks only for
+names under the raw root (``prefix``). There, Spark's ``binaryFile`` would not read contents
 (it opens a file only when ``content`` is selected) but reports full URIs, which the old code here did not
 expect; the one listing keeps both engines on the path tested here.
 """
