@@ -19,7 +19,7 @@ from typing import Any
 from emulators.workspace.audit import AuditLog, Caller
 from emulators.workspace.errors import ApiError
 from emulators.workspace.principals import ADMINS
-from emulators.workspace.privileges import Privileges, Securable
+from emulators.workspace.privileges import Privileges, Securable, label
 
 #: what both refusals say when the objects used cannot be told; the callers add Databricks' framing
 UNREADABLE = (
@@ -117,6 +117,22 @@ class Access:
             raise self._deny(caller, action, params, reason)
         self.audit.record(caller, action, params)
 
+    def use_all(
+        self,
+        caller: Caller,
+        action: str,
+        needs: list[tuple[Securable, str]],
+        params: dict[str, Any],
+    ) -> None:
+        """Several privileges at once (a path credential: the location's, the schema's, the table's): each
+        ``(securable, privilege)`` with its path, in order; the first missing one is the refusal. One audit
+        row for the request either way."""
+        for securable, privilege in needs:
+            reason = self.privileges.missing(caller.principal, securable, privilege)
+            if reason:
+                raise self._deny(caller, action, params, reason)
+        self.audit.record(caller, action, params)
+
     def manage(
         self,
         caller: Caller,
@@ -128,8 +144,8 @@ class Access:
         """Changing grants or ownership: owner (of it or a parent), MANAGE, or a metastore admin; or 403.
         ``apply`` makes the change once allowed; the row records its outcome. Always audited."""
         if not self.privileges.can_manage(caller.principal, securable):
-            label = securable.type.capitalize()
-            raise self._deny(caller, action, params, f"MANAGE on {label} '{securable.full_name}'")
+            named = f"MANAGE on {label(securable.type)} '{securable.full_name}'"
+            raise self._deny(caller, action, params, named)
         try:
             result = apply()
         except ApiError as error:
@@ -278,4 +294,5 @@ _READ_PRIVILEGE = {
     "SHARE": "MANAGE",
     "RECIPIENT": "MANAGE",
     "METASTORE": "MANAGE",
+    "EXTERNAL_LOCATION": "BROWSE",
 }

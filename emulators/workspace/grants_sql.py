@@ -8,7 +8,8 @@ is completed with the statement's catalog and schema, principals with special ch
 
 - ``GRANT <privilege>[, …] | ALL PRIVILEGES ON <securable> TO <principal>`` and ``REVOKE … FROM …``, the
   securable ``METASTORE``, ``CATALOG c``, ``SCHEMA|DATABASE s``, ``[TABLE|VIEW] t``, ``VOLUME v``,
-  ``FUNCTION f``, ``SHARE s``, ``RECIPIENT r``; privileges spelled as SQL spells them (``USE CATALOG``).
+  ``FUNCTION f``, ``SHARE s``, ``RECIPIENT r``, ``EXTERNAL LOCATION l``; privileges spelled as SQL spells
+  them (``USE CATALOG``).
   ``GRANT SELECT ON SHARE s TO RECIPIENT r`` is Delta Sharing's (``sharing_sql.py``, asked first).
 - ``SHOW GRANTS [<principal>] ON <securable>``: columns ``principal``, ``actionType``, ``objectType``,
   ``objectKey`` (the reference's "Returns"), the privileges granted on the securable and those it inherits
@@ -54,7 +55,7 @@ _IDENT = r"(?:`(?:[^`]|``)+`|[A-Za-z_][A-Za-z0-9_]*)"
 _NAME = rf"{_IDENT}(?:\s*\.\s*{_IDENT}){{0,3}}"
 _PRINCIPAL = r"(?:`(?:[^`]|``)+`|[A-Za-z0-9_.@+\-]+)"
 _STRING = r"'(?:[^'\\]|\\.)*'"
-_TYPES = r"CATALOG|SCHEMA|DATABASE|TABLE|VIEW|VOLUME|FUNCTION|SHARE|RECIPIENT"
+_TYPES = r"EXTERNAL\s+LOCATION|CATALOG|SCHEMA|DATABASE|TABLE|VIEW|VOLUME|FUNCTION|SHARE|RECIPIENT"
 _ON = rf"ON\s+(?:(?P<metastore>METASTORE)|(?:(?P<type>{_TYPES})\s+)?(?P<name>{_NAME}))"
 _END = r"\s*;?\s*$"
 _LEADING = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.S)
@@ -83,7 +84,7 @@ _PATTERNS = [(name, re.compile(rf"^{pattern}{_END}", re.I | re.S)) for name, pat
 #: statements of these first words are Databricks' access control and documentation commands
 _WORDS = ("GRANT", "REVOKE", "SHOW", "ALTER", "COMMENT", "DESCRIBE", "DESC")
 #: what a securable type is called in SQL results (SHOW GRANTS' objectType)
-_PARTS = {"METASTORE": 0, "CATALOG": 1, "SCHEMA": 2, "SHARE": 1, "RECIPIENT": 1}
+_PARTS = {"METASTORE": 0, "CATALOG": 1, "SCHEMA": 2, "SHARE": 1, "RECIPIENT": 1, "EXTERNAL_LOCATION": 1}
 #: the REST update's audit action of each kind (routes/unity_catalog.py)
 _UPDATE_ACTIONS = {
     "CATALOG": "updateCatalog",
@@ -196,7 +197,7 @@ class GrantsSql:
         return ".".join(parts)
 
     def _securable(self, match, defaults: Defaults) -> Securable:
-        kind = "METASTORE" if match["metastore"] else (match["type"] or "TABLE").upper()
+        kind = "METASTORE" if match["metastore"] else re.sub(r"\s+", "_", (match["type"] or "TABLE").upper())
         kind = {"DATABASE": "SCHEMA", "VIEW": "TABLE"}.get(kind, kind)
         full_name = "" if kind == "METASTORE" else self._full_name(kind, match["name"], defaults)
         try:

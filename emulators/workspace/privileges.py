@@ -1,7 +1,8 @@
 """Unity Catalog's privilege model (state and behaviour; no HTTP — routes in ``routes/permissions.py``).
 
 Follows Databricks' documented semantics (Privilege Model 1.0):
-- Securables: METASTORE, CATALOG, SCHEMA, TABLE (views too), VOLUME, FUNCTION, SHARE, RECIPIENT, each with
+- Securables: METASTORE, CATALOG, SCHEMA, TABLE (views too), VOLUME, FUNCTION, SHARE, RECIPIENT,
+  EXTERNAL_LOCATION, each with
   the privileges that apply to it (:data:`APPLICABLE`; "Unity Catalog privileges reference",
   docs.databricks.com/data-governance/unity-catalog/access-control/privileges-reference). Privileges are
   named as the REST API and databricks-sdk name them (``USE_CATALOG``); ``USE CATALOG`` (SQL's and the open
@@ -38,12 +39,21 @@ Choices where the documentation leaves room (or where this step stops short):
 - Temporary table credentials: ``READ`` needs ``SELECT`` with the path; ``READ_WRITE`` needs ``MODIFY``
   with the path (issue 16). Databricks also asks ``EXTERNAL_USE_SCHEMA`` for credential vending to outside
   engines; not asked here (every engine of the product reads through vended credentials).
+- EXTERNAL_LOCATION (issue 16): its record is ``catalog_external.py``'s, its owner the record's ``owner`` (the
+  creator: "An external location's creator is its initial owner", SQL reference "External locations"); it
+  has no parents (grants on the metastore are not inherited). Its privileges as the privileges reference
+  lists them for external locations; ``EXTERNAL_USE_LOCATION`` is left out of ``ALL_PRIVILEGES`` and of
+  what owning it gives, as ``EXTERNAL_USE_SCHEMA`` is (databricks-sdk's
+  ``generate_temporary_path_credentials`` docstring: it "can only be granted by external location
+  owners", the wording it uses of ``EXTERNAL_USE_SCHEMA``). Not modelled: that only the owner may grant
+  it (a ``MANAGE`` holder may here).
 - Grants are keyed by the securables' ids (catalog id / schema id / table id): a rename keeps them, a drop
   and re-create (a new id) loses them, as on Databricks.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,9 +100,22 @@ APPLICABLE: dict[str, frozenset[str]] = {
     "FUNCTION": frozenset(["ALL_PRIVILEGES", "MANAGE", "EXECUTE", "APPLY_TAG"]),
     "SHARE": frozenset(["MANAGE", "SET_SHARE_PERMISSION"]),
     "RECIPIENT": frozenset(["MANAGE"]),
+    "EXTERNAL_LOCATION": frozenset(
+        [
+            "ALL_PRIVILEGES",
+            "MANAGE",
+            "BROWSE",
+            "CREATE_EXTERNAL_TABLE",
+            "CREATE_EXTERNAL_VOLUME",
+            "CREATE_MANAGED_STORAGE",
+            "READ_FILES",
+            "WRITE_FILES",
+            "EXTERNAL_USE_LOCATION",
+        ]
+    ),
 }
 #: what ALL_PRIVILEGES does not stand for
-_NOT_IN_ALL = frozenset(["MANAGE", "EXTERNAL_USE_SCHEMA"])
+_NOT_IN_ALL = frozenset(["MANAGE", "EXTERNAL_USE_SCHEMA", "EXTERNAL_USE_LOCATION"])
 #: securable type → its record kind in the workspace store, and its id field
 _KINDS = {
     "CATALOG": ("catalog", "id", 1),
@@ -102,12 +125,13 @@ _KINDS = {
     "FUNCTION": ("function", "function_id", 3),
     "SHARE": ("share", "id", 1),
     "RECIPIENT": ("recipient", "id", 1),
+    "EXTERNAL_LOCATION": ("external-location", "id", 1),
 }
 _ALIASES = {"DATABASE": "SCHEMA", "VIEW": "TABLE", "MATERIALIZED_VIEW": "TABLE"}
 
 
 def securable_type(value: str) -> str:
-    kind = str(value or "").upper().replace(" ", "_")
+    kind = re.sub(r"[\s-]+", "_", str(value or "").strip().upper())
     kind = _ALIASES.get(kind, kind)
     if kind not in APPLICABLE:
         raise invalid(f"Unsupported securable type '{value}'.")
@@ -118,8 +142,9 @@ def privilege_name(value: Any) -> str:
     return str(value or "").strip().upper().replace(" ", "_")
 
 
-def _label(kind: str) -> str:
-    return {"METASTORE": "Metastore", "RECIPIENT": "Recipient"}.get(kind, kind.capitalize())
+def label(kind: str) -> str:
+    labels = {"METASTORE": "Metastore", "RECIPIENT": "Recipient", "EXTERNAL_LOCATION": "External Location"}
+    return labels.get(kind, kind.capitalize())
 
 
 @dataclass
@@ -292,7 +317,7 @@ class Privileges:
         for parent in securable.parents:
             privilege = "USE_CATALOG" if parent.type == "CATALOG" else "USE_SCHEMA"
             if not self.holds(identities, privilege, parent):
-                return f"{privilege.replace('_', ' ')} on {_label(parent.type)} '{parent.full_name}'"
+                return f"{privilege.replace('_', ' ')} on {label(parent.type)} '{parent.full_name}'"
         return None
 
     def can_see(self, principal: str, securable: Securable) -> bool:
@@ -332,7 +357,7 @@ class Privileges:
         if lacking:
             return lacking
         if not self.holds(identities, privilege, securable):
-            return f"{privilege.replace('_', ' ')} on {_label(securable.type)} '{securable.full_name}'"
+            return f"{privilege.replace('_', ' ')} on {label(securable.type)} '{securable.full_name}'"
         return None
 
     def denied(self, principal: str, reason: str) -> ApiError:
