@@ -97,8 +97,19 @@ def _column(name: str, type_name: str, type_text: str, position: int, **extra) -
     return {"name": name, "type_name": type_name, "type_text": type_text, "position": position, **extra}
 
 
-def test_every_operation_answers_as_the_spec_says(api: SpecCheckedSession):
+def _lake_location(workspace: InProcessWorkspace) -> None:
+    """An external location over the lake container: path credentials are vended only inside one."""
+    w = workspace.client()
+    connector = "/subscriptions/0/resourceGroups/local/providers/Microsoft.Databricks/accessConnectors/local"
+    w.storage_credentials.create(
+        "lake_cred", azure_managed_identity=uc.AzureManagedIdentityRequest(access_connector_id=connector)
+    )
+    w.external_locations.create("lake", f"{LAKE}/", "lake_cred")
+
+
+def test_every_operation_answers_as_the_spec_says(api: SpecCheckedSession, workspace: InProcessWorkspace):
     c = f"c_{uuid.uuid4().hex[:8]}"
+    _lake_location(workspace)
     api.call("POST", "/catalogs", json={"name": c, "comment": "kept", "properties": {"k": "v"}})
     api.call("GET", f"/catalogs/{c}")
     api.call("GET", "/catalogs", params={"max_results": 5})
@@ -534,6 +545,7 @@ def test_sdk_temporary_credentials_use_the_2_0_paths(workspace: InProcessWorkspa
     from databricks.sdk.service.catalog import PathOperation, TableOperation
 
     w = workspace.client()
+    _lake_location(workspace)
     c = f"c_{uuid.uuid4().hex[:8]}"
     w.catalogs.create(name=c)
     w.schemas.create(name="s", catalog_name=c)

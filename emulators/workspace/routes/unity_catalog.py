@@ -14,6 +14,7 @@ from flask import Blueprint, g, jsonify
 from emulators.workspace.catalog import split_full_name
 from emulators.workspace.catalog_commits import UNITY_TABLE_ID_PROPERTIES
 from emulators.workspace.errors import ApiError, invalid
+from emulators.workspace.path_access import authorize_path_credential
 from emulators.workspace.routes.common import arg, body, flag, from_sail, page, workspace
 from emulators.workspace.routes.permissions import caller
 
@@ -321,10 +322,17 @@ def temporary_volume_credentials():
 
 @uc.post("/temporary-path-credentials")
 def temporary_path_credentials():
+    """Only for paths in an external location, never managed storage; the location's EXTERNAL_USE_LOCATION
+    and READ_FILES / WRITE_FILES / CREATE_EXTERNAL_TABLE, or — for an external table's path —
+    EXTERNAL_USE_SCHEMA and SELECT / MODIFY on the table (REST reference, "Generate a temporary path
+    credential", docs.databricks.com/api/uc-credentials/v1/generate-temporary-path-credential;
+    the decision is ``path_access.py``'s)."""
     request = body()
     if not request.get("url"):
         raise invalid("url is required.")
-    return jsonify(workspace().credentials.vend(request["url"], request.get("operation") or "PATH_READ"))
+    operation = str(request.get("operation") or "PATH_READ").upper()
+    authorize_path_credential(workspace(), caller(), str(request["url"]), operation)
+    return jsonify(workspace().credentials.vend(request["url"], operation))
 
 
 for _view in (temporary_table_credentials, temporary_volume_credentials, temporary_path_credentials):
