@@ -47,7 +47,7 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -144,6 +144,19 @@ def tables_reached(path: str, locations: Iterable[tuple[str, str]]) -> set[str]:
 
 #: ``<format>.`<path>``` in SQL reads files directly (Spark's "run SQL on files")
 SQL_FILE_FORMATS = frozenset({"delta", "parquet", "csv", "json", "orc", "avro", "text", "binaryfile"})
+#: table-valued functions that read the files at a path (Databricks SQL ``read_files``)
+FILE_FUNCTIONS = frozenset({"read_files"})
+_SHOWS = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*(?:SHOW|DESCRIBE|DESC|LIST|EXPLAIN)\b", re.I | re.S)
+_COMMAND_PATH = re.compile(rf"\b(?:{'|'.join(SQL_FILE_FORMATS)})\s*\.\s*`((?:[^`]|``)+)`", re.I)
+
+
+def is_file_table(table: object) -> bool:
+    """Whether a sqlglot ``exp.Table`` is ``<format>.`<path>``` (a path, not a catalog name)."""
+    from sqlglot import exp
+
+    if not isinstance(table, exp.Table) or table.catalog:
+        return False
+    return (table.db or "").lower() in SQL_FILE_FORMATS and ("/" in table.name or ":" in table.name)
 
 
 def sql_file_paths(tree: object) -> dict[str, object]:
@@ -155,8 +168,78 @@ def sql_file_paths(tree: object) -> dict[str, object]:
     if not isinstance(tree, exp.Expression):
         return found
     for table in tree.find_all(exp.Table):
-        if table.catalog or (table.db or "").lower() not in SQL_FILE_FORMATS:
-            continue
-        if "/" in table.name or ":" in table.name:
+        if is_file_table(table):
             found.setdefault(table.name, table)
     return found
+
+
+def statement_paths(tree: object, parameters: Mapping[str, str] | None = None) -> dict[str, bool] | None:
+    """The storage paths one parsed statement reads or writes, each with whether it writes there; None when
+    it reads a path that cannot be told (``read_files`` of an expression). The one reading of SQL paths for
+    statements (``statement_access.py``) and a job's ``spark.sql`` (``connect_proxy.py``):
+
+    - ``<format>.`<path>``` anywhere (FROM, JOIN, subqueries, MERGE's USING): read; as the target of
+      INSERT, UPDATE, DELETE, MERGE, CREATE, ALTER or DROP: written;
+    - ``read_files('<path>', …)`` (or ``path => '<path>'``; a named statement parameter ``:p`` is its
+      value): read;
+    - ``COPY INTO … FROM '<path>'``: read;
+    - a statement sqlglot keeps as a command (``OPTIMIZE delta.`…```, ``VACUUM delta.`…```):
+      :func:`text_paths`.
+    """
+    from sqlglot import exp
+
+    found: dict[str, bool] = {}
+    if isinstance(tree, exp.Command):
+        return text_paths(f"{tree.this} {tree.expression or ''}")
+    if not isinstance(tree, exp.Expression):
+        return found
+    targets: list[object] = []
+    if isinstance(tree, exp.Insert | exp.Update | exp.Delete | exp.Merge | exp.Create | exp.Alter):
+        targets.append(tree.this.this if isinstance(tree.this, exp.Schema) else tree.this)
+    elif isinstance(tree, exp.Drop):
+        targets.extend(tree.args.get("tables") or [tree.this])
+    for table in tree.find_all(exp.Table):
+        if is_file_table(table):
+            found[table.name] = found.get(table.name, False) or any(table is t for t in targets)
+    for call in tree.find_all(exp.Anonymous):
+        if str(call.this).lower() not in FILE_FUNCTIONS:
+            continue
+        if isinstance(call.parent, exp.Table) and call.parent.db:
+            continue  # a function of a schema, not the built-in
+        path = _file_function_path(call, parameters or {})
+        if path is None:
+            return None
+        found.setdefault(path, False)
+    if isinstance(tree, exp.Copy):
+        for literal in tree.args.get("files") or []:
+            if isinstance(literal, exp.Literal) and literal.is_string:
+                found.setdefault(literal.this, False)
+    return found
+
+
+def text_paths(sql: str) -> dict[str, bool]:
+    """The ``<format>.`<path>``` paths of SQL that sqlglot does not read (a command it keeps as text, or
+    cannot parse: ``OPTIMIZE``, ``VACUUM``, ``RESTORE``, ``DESCRIBE HISTORY``): written, unless the statement
+    only shows (``SHOW``, ``DESCRIBE``, ``LIST``, ``EXPLAIN``)."""
+    reads_only = _SHOWS.match(sql) is not None
+    return {m.group(1).replace("``", "`"): not reads_only for m in _COMMAND_PATH.finditer(sql)}
+
+
+def _file_function_path(call: object, parameters: Mapping[str, str]) -> str | None:
+    from sqlglot import exp
+
+    arguments = list(call.expressions)
+    named = [a.expression for a in arguments if isinstance(a, exp.Kwarg) and a.this.name.lower() == "path"]
+    positional = [a for a in arguments if not isinstance(a, exp.Kwarg)]
+    value = (positional or named or [None])[0]
+    if isinstance(value, exp.Literal) and value.is_string:
+        return value.this
+    if isinstance(value, exp.Placeholder) and value.name in parameters:
+        return parameters[value.name]
+    return None
+
+
+def tables_at_path(path: str, records: Iterable[Mapping[str, object]]) -> set[str]:
+    """The catalog tables (table records, as the store keeps them) whose data ``path`` reaches."""
+    pairs = [(str(t.get("storage_location") or ""), str(t["full_name"]).lower()) for t in records]
+    return tables_reached(path, pairs)
