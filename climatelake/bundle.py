@@ -219,9 +219,9 @@ def load_catalog_resources(
     bundle_root: Path = BUNDLE_ROOT,
     lookup: bundle_access.Lookup | None = None,
 ) -> list[bundle_access.Securable]:
-    """The bundle's catalogs and schemas with their grants, resolved for ``target``."""
+    """The bundle's catalogs, schemas and external locations with their grants, resolved for ``target``."""
     resolve = _resolver(target, overrides, bundle_root, lookup)
-    merged: dict[str, Any] = {"catalogs": {}, "schemas": {}}
+    merged: dict[str, Any] = {"catalogs": {}, "schemas": {}, "external_locations": {}}
     for _, resources in _resources(bundle_root):
         for kind in merged:
             merged[kind].update(resolve(resources.get(kind) or {}))

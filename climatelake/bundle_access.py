@@ -7,10 +7,16 @@ Three inputs, all in ``databricks/``:
   Microsoft Entra ID), where this step finds them and changes nothing.
 - ``databricks.yml`` variables with ``lookup: service_principal: <display name>`` — resolved to the
   principal's application ID, the name grants and ``run_as`` use (Asset Bundles' variable lookups).
-- ``resources/unity_catalog.yml`` — Asset Bundles' ``catalogs`` and ``schemas`` resources with ``grants``.
+- ``resources/unity_catalog.yml`` — Asset Bundles' ``catalogs``, ``schemas`` and ``external_locations``
+  resources with ``grants``.
 
-:func:`apply_catalog_resources` creates the catalog and schemas that are missing and brings each declared
-principal's privileges to exactly the declared list (``w.grants.update`` with ``add`` and ``remove``).
+:func:`apply_catalog_resources` creates the catalog, schemas and external locations that are missing and
+brings each declared principal's privileges to exactly the declared list (``w.grants.update`` with ``add``
+and ``remove``). An external location needs its storage credential: on Azure the deploy makes it from the
+Access Connector first (``cloud_deploy.ensure_credential``) and the location too, so nothing is created
+here; locally a missing credential is made with :data:`LOCAL_ACCESS_CONNECTOR` — the local deploy's stand-in
+for that admin step, as it makes the principals — and the operator who deploys owns both (the creator is an
+external location's owner).
 Choice: a deploy is authoritative **per declared principal** — privileges given on the same securable to a
 principal the bundle does not name are left alone (Terraform's ``databricks_grants``, which Asset Bundles
 use, replaces all grants of the securable; here an operator's ad-hoc grant to a person survives a deploy).
@@ -27,20 +33,28 @@ from typing import Any
 import yaml
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import NotFound
-from databricks.sdk.service.catalog import PermissionsChange, Privilege
+from databricks.sdk.service.catalog import AzureManagedIdentityRequest, PermissionsChange, Privilege
 from databricks.sdk.service.workspace import AclPermission
 
 #: what a lookup resolves: (kind, display name) → the name grants use
 Lookup = Callable[[str, str], str]
+#: the Access Connector a local storage credential names (the workspace stand-in asks for an ARM id of one;
+#: nothing checks it against Azure there)
+LOCAL_ACCESS_CONNECTOR = (
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/climatelake-local/providers/"
+    "Microsoft.Databricks/accessConnectors/climatelake-local"
+)
 
 
 @dataclass(frozen=True)
 class Securable:
-    """A catalog or schema of the bundle and the privileges it declares per principal."""
+    """A catalog, schema or external location of the bundle and the privileges it declares per principal;
+    ``spec`` is an external location's ``url``, ``credential_name`` and ``comment``."""
 
-    kind: str  # "catalog" | "schema"
+    kind: str  # "catalog" | "schema" | "external_location"
     full_name: str
     grants: dict[str, frozenset[str]] = field(default_factory=dict)
+    spec: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 def read_principals(bundle_root: Path) -> dict[str, Any]:
@@ -93,7 +107,8 @@ def service_principal_lookup(w: WorkspaceClient) -> Lookup:
 
 
 def load_catalog_resources(resources: dict[str, Any]) -> list[Securable]:
-    """The resolved ``catalogs`` and ``schemas`` resources as securables, catalogs first."""
+    """The resolved ``catalogs``, ``schemas`` and ``external_locations`` resources as securables, in that
+    order."""
 
     def grants(spec: dict[str, Any]) -> dict[str, frozenset[str]]:
         return {g["principal"]: frozenset(g.get("privileges") or []) for g in spec.get("grants") or []}
@@ -105,6 +120,15 @@ def load_catalog_resources(resources: dict[str, Any]) -> list[Securable]:
     securables += [
         Securable("schema", f"{spec['catalog_name']}.{spec['name']}", grants(spec))
         for spec in (resources.get("schemas") or {}).values()
+    ]
+    securables += [
+        Securable(
+            "external_location",
+            spec["name"],
+            grants(spec),
+            {k: spec.get(k) for k in ("url", "credential_name", "comment")},
+        )
+        for spec in (resources.get("external_locations") or {}).values()
     ]
     return securables
 
@@ -165,6 +189,8 @@ def apply_secret_scopes(w: WorkspaceClient, scopes: dict[str, Any], create_missi
 
 
 def _ensure_exists(w: WorkspaceClient, securable: Securable) -> bool:
+    if securable.kind == "external_location":
+        return _ensure_location(w, securable)
     try:
         (w.catalogs if securable.kind == "catalog" else w.schemas).get(securable.full_name)
         return False
@@ -175,6 +201,29 @@ def _ensure_exists(w: WorkspaceClient, securable: Securable) -> bool:
             catalog, schema = securable.full_name.split(".", 1)
             w.schemas.create(name=schema, catalog_name=catalog)
         return True
+
+
+def _ensure_location(w: WorkspaceClient, securable: Securable) -> bool:
+    """A missing external location made with the declared url and credential (the credential made first when
+    it is missing too, with :data:`LOCAL_ACCESS_CONNECTOR`). An existing one is left as it is."""
+    try:
+        w.external_locations.get(securable.full_name)
+        return False
+    except NotFound:
+        pass
+    spec = securable.spec
+    try:
+        w.storage_credentials.get(spec["credential_name"])
+    except NotFound:
+        w.storage_credentials.create(
+            spec["credential_name"],
+            azure_managed_identity=AzureManagedIdentityRequest(access_connector_id=LOCAL_ACCESS_CONNECTOR),
+            comment=spec.get("comment"),
+        )
+    w.external_locations.create(
+        securable.full_name, spec["url"], spec["credential_name"], comment=spec.get("comment")
+    )
+    return True
 
 
 def _current_grants(w: WorkspaceClient, securable: Securable) -> dict[str, frozenset[str]]:

@@ -39,7 +39,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     stack = Stack(tmp_path_factory.mktemp("bronze-listing"), in_memory=True)
     try:
         stack.start(only=("azurite", "sail", "workspace"))
-        prepare_storage(stack.settings())
+        settings = stack.settings()
+        prepare_storage(settings)
+        # the deploy's access part: the raw container is an external location (path credentials are vended
+        # only inside one), with the catalog, schemas and grants the bundle declares
+        overrides = {"storage_account": settings.storage_account, "catalog": settings.catalog}
+        bundle.ensure_access(stack.workspace_client(), "local", overrides)
         yield stack
     finally:
         stack.stop()

@@ -133,6 +133,9 @@ def test_plan_prints_every_call_and_makes_none(
         f'"applicationId": "{GATEWAY_IDENTITY}"',
         "w.grants.update: PATCH /api/2.1/unity-catalog/permissions/schema/climatelake.gold",
         f'{{"add": ["SELECT", "USE_SCHEMA"], "principal": "{GATEWAY_IDENTITY}"}}',
+        # the bundle's grants on the raw location the deploy made (the jobs' path credentials)
+        "w.grants.update: PATCH /api/2.1/unity-catalog/permissions/external_location/climatelake_raw",
+        '"add": ["EXTERNAL_USE_LOCATION", "READ_FILES", "WRITE_FILES"]',
         "w.secrets.put_acl: POST /api/2.0/secrets/acls/put",
         '"service_principal_name": "<application id of climatelake-jobs>"',  # the jobs' run_as
     ):
@@ -215,6 +218,11 @@ def test_deploy_creates_the_objects_and_a_second_run_writes_nothing(
     assert {"MODIFY", "CREATE_TABLE"} <= bronze[jobs_sp]
     assert held("schema", "climatelake.results")[FUNCTIONS_IDENTITY] >= {"SELECT", "MODIFY", "MANAGE"}
     assert held("catalog", "climatelake")[GATEWAY_IDENTITY] == {"USE_CATALOG"}
+    # the jobs' path credentials on raw (listing, deleting ingested files); nothing on the other locations
+    raw = held("external_location", "climatelake_raw")
+    assert raw == {jobs_sp: {"EXTERNAL_USE_LOCATION", "READ_FILES", "WRITE_FILES"}}
+    for other in ("climatelake_lake", "climatelake_results"):
+        assert held("external_location", other) == {}
     acls = {a.principal: a.permission.value for a in w.secrets.list_acls("climatelake")}
     assert (acls[GATEWAY_IDENTITY], acls[jobs_sp]) == ("READ", "WRITE")
     assert FUNCTIONS_IDENTITY not in acls

@@ -12,10 +12,11 @@ from __future__ import annotations
 import pytest
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import PermissionDenied
-from databricks.sdk.service.catalog import TableOperation
+from databricks.sdk.service.catalog import PathOperation, TableOperation
 
 from climatelake import bundle
 from emulators.stack import FUNCTIONS_SP, GATEWAY_SP, JOBS_SP, LOCAL_USER, Stack
+from tests.helpers.people import audit_rows
 from tests.helpers.sail_workspace import failed, ok
 
 pytestmark = pytest.mark.stack
@@ -82,6 +83,31 @@ def test_each_part_calls_the_workspace_as_its_own_service_principal(stack: Stack
     # the table printed by `make run` names each of them
     named = {principal for _, principal, _ in stack.token_table()}
     assert {LOCAL_USER, GATEWAY_SP, FUNCTIONS_SP, JOBS_SP} <= named
+
+
+def test_only_the_jobs_get_path_credentials_for_the_raw_files(stack: Stack, admin: WorkspaceClient):
+    """The deploy made the raw container an external location owned by the operator, the jobs hold what their
+    path credentials need on it (and nothing else does), and the bootstrap's ingest got its listing's
+    PATH_READ as the jobs' principal."""
+    jobs_sp = _application_id(admin, JOBS_SP)
+    assert admin.external_locations.get("climatelake_raw").owner == LOCAL_USER
+    listing = admin.grants.get("external_location", "climatelake_raw").privilege_assignments or []
+    held = {a.principal: {p.value for p in a.privileges or []} for a in listing}
+    assert held == {jobs_sp: {"EXTERNAL_USE_LOCATION", "READ_FILES", "WRITE_FILES"}}
+    vended = audit_rows(
+        admin, action_name="generateTemporaryPathCredential", email=jobs_sp, status_code="200"
+    )
+    raw = f"abfss://raw@{stack.settings().storage_account}.dfs.core.windows.net/weather"
+    assert any(
+        r["request_params"] == {**r["request_params"], "url": raw, "operation": "PATH_READ"} for r in vended
+    )
+    for token in (stack.gateway_token, stack.functions_token):
+        with pytest.raises(
+            PermissionDenied, match="EXTERNAL USE LOCATION on External Location 'climatelake_raw'"
+        ):
+            stack.workspace_client(token).temporary_path_credentials.generate_temporary_path_credentials(
+                url=raw, operation=PathOperation.PATH_READ
+            )
 
 
 def test_principal_by_layer_matrix(admin: WorkspaceClient):

@@ -17,7 +17,8 @@ the rule open-source Unity Catalog adopted (unitycatalog/unitycatalog PR #1284: 
 against the other locations only).
 
 LIMITATIONS: credentials are not checked against Azure (``skip_validation`` is accepted and ignored; the
-stand-in vends SAS tokens for any path whatever the credential); no metastore root location; a catalog's
+stand-in signs its SAS tokens with its own account key whatever the credential — which paths get one at all
+is ``path_access.py``'s decision: only inside an external location); no metastore root location; a catalog's
 ``storage_root`` is not required to lie under an external location; no ``validate-storage-credentials``,
 no file events, no ``include_unbound``/``include_browse`` filtering.
 """
