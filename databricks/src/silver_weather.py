@@ -12,7 +12,11 @@ Why staging: the batch is typed and validated once into a staging Delta folder a
 Sail re-evaluates a MERGE source plan (and a window over 10 M rows costs ~20 s): re-reading a written
 batch is cheaper and makes both writes see exactly the same rows. The staging copy keeps the raw text
 only of rejected rows (the valid ones need only their typed values); the few rows a duplicate supersedes take
-theirs from bronze by (file_id, source_row). The window that picks the winner runs
+theirs from bronze by (file_id, source_row). It names a row's file by its index in the batch (``_file``,
+an int) instead of bronze's two long strings ``source_file`` and ``file_id`` and its time: only rejected
+and duplicate rows need those, and they get them by a join with the batch's file table (from the ledger);
+measured on 10 M rows, the staging write 6.7 → 6.0 s and its re-read 2.3 → 1.9 s (bench/RESULTS.md,
+issue 18). The window that picks the winner runs
 only over keys that occur more than once in the batch, found by one aggregation. When silver is still empty
 the winners are written directly instead of merged (the same result, a third of the time).
 
@@ -54,10 +58,14 @@ RAW_COLUMNS = ("City_id", "Date", "Hour", "Temp", "Wind_speed", "Description", "
 KEYS = ("_city_id", "_date", "_hour")
 
 
-def pending_files(spark: SparkSession, catalog: str) -> list[str]:
+def pending_files(spark: SparkSession, catalog: str) -> list[tuple[str, str, dt.datetime]]:
+    """(file_id, path, modification time) of the ingested files not yet promoted, oldest first (then by
+    path): their position in this list is the batch's file index (``_file``)."""
     ledger = spark.table(f"{catalog}.bronze.ingest_ledger")
     pending = ledger.where((F.col("status") == "ingested") & F.col("promoted_run_id").isNull())
-    return [r["file_id"] for r in pending.select("file_id").collect()]
+    rows = pending.select("file_id", "path", "modification_time").collect()
+    unique = {r["file_id"]: (r["file_id"], r["path"], r["modification_time"]) for r in rows}
+    return sorted(unique.values(), key=lambda f: (f[2], f[1], f[0]))
 
 
 def repeated_days(valid: DataFrame) -> DataFrame:
@@ -74,9 +82,10 @@ def repeated_days(valid: DataFrame) -> DataFrame:
     return per_day.where(F.col("_hours_sum") != F.col("_hours_set")).select("_city_id", "_date")
 
 
-def split_duplicates(valid: DataFrame) -> tuple[DataFrame, DataFrame | None]:
-    """(winners, losers) of the valid rows: one winner per key; losers None when no key repeats. The
-    exact repeated keys are looked for only on the days :func:`repeated_days` names (usually none)."""
+def split_duplicates(valid: DataFrame, files: DataFrame) -> tuple[DataFrame, DataFrame | None]:
+    """(winners, losers) of the valid rows: one winner per key; losers (with their ``file_id``) None when no
+    key repeats. The exact repeated keys are looked for only on the days :func:`repeated_days` names
+    (usually none); only their rows are joined to ``files`` for the file's time and path the order needs."""
     days = repeated_days(valid)
     if days.limit(1).count() == 0:
         return valid, None
@@ -85,9 +94,14 @@ def split_duplicates(valid: DataFrame) -> tuple[DataFrame, DataFrame | None]:
     order = Window.partitionBy(*KEYS).orderBy(
         F.col("source_modified").desc(), F.col("source_file").desc(), F.col("source_row").desc()
     )
-    ranked = valid.join(repeated, list(KEYS), "left_semi").withColumn("_rank", F.row_number().over(order))
+    ranked = (
+        valid.join(repeated, list(KEYS), "left_semi")
+        .join(files, "_file")
+        .withColumn("_rank", F.row_number().over(order))
+    )
+    file_columns = [c for c in files.columns if c != "_file"]
     winners = valid.join(repeated, list(KEYS), "left_anti").unionByName(
-        ranked.where(F.col("_rank") == 1).drop("_rank")
+        ranked.where(F.col("_rank") == 1).drop("_rank", *file_columns)
     )
     return winners, ranked.where(F.col("_rank") > 1).drop("_rank")
 
@@ -104,33 +118,45 @@ def main() -> None:
     silver_name = f"{args.catalog}.silver.weather_hourly"
     silver_path = f"{args.lake_root}/silver/weather_hourly"
     quarantine_name = f"{args.catalog}.silver.weather_quarantine"
-    files = pending_files(spark, args.catalog)
-    if not files:
+    pending = pending_files(spark, args.catalog)
+    if not pending:
         print("silver: no new files")
         return
+    files = [f[0] for f in pending]
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     staging = f"{args.lake_root}/_staging/silver_weather_batch"
+    file_table = spark.createDataFrame(
+        [(i, *f) for i, f in enumerate(pending)],
+        "_file int, file_id string, source_file string, source_modified timestamp",
+    )
     bronze = (
         spark.table(f"{args.catalog}.bronze.weather_hourly_raw")
         .where(F.col("file_id").isin(files))
-        .select(*RAW_COLUMNS, "source_file", "source_row", "file_id", "source_modified")  # less to stage
+        .select(*RAW_COLUMNS, "source_row", "file_id")  # less to stage
     )
-    staged = classify(bronze)
+    staged = classify(
+        bronze.join(file_table.select("_file", "file_id").hint("broadcast"), "file_id").drop("file_id")
+    )
     bad = F.col("reason").isNotNull()
     with step("validate and stage the batch"):
-        staged.select(  # raw text only where quarantine needs it: a third less to write
+        staged.select(  # raw text only where quarantine needs it; the file as its index: less to write
             *[F.when(bad, F.col(c)).alias(c) for c in RAW_COLUMNS],
             *[c for c in staged.columns if c not in RAW_COLUMNS],
         ).write.format("delta").mode("overwrite").save(staging)
     classified = spark.read.format("delta").load(staging)
 
     with step("find repeated keys"):
-        winners, losers = split_duplicates(classified.where(F.col("reason").isNull()))
-    rejected = classified.where(bad).select(*bronze.columns, "reason")
+        winners, losers = split_duplicates(classified.where(F.col("reason").isNull()), file_table)
+    provenance = file_table.select("_file", "source_file", "file_id")
+    rejected = (
+        classified.where(bad)
+        .join(provenance, "_file")
+        .select(*RAW_COLUMNS, "source_file", "file_id", "source_row", "reason")
+    )
     if losers is not None:  # valid rows were staged without their raw text: take it from bronze
         superseded = bronze.join(
             losers.select("file_id", "source_row"), ["file_id", "source_row"], "left_semi"
-        )
+        ).join(provenance.drop("_file"), "file_id")
         rejected = rejected.unionByName(superseded.withColumn("reason", F.lit("duplicate_superseded")))
     quarantine = rejected.select(
         *[F.col(c).alias(c.lower()) for c in RAW_COLUMNS],
