@@ -13,7 +13,6 @@ import logging
 
 import azure.functions as func
 
-from climatelake.bundle import job_id_by_name
 from climatelake.manifest import (
     REQUEST_ID_PATTERN,
     Manifest,
@@ -24,6 +23,7 @@ from climatelake.manifest import (
 from climatelake.storage import JSON
 from functions import clients
 from functions.completion import finish
+from functions.job_runs import with_job_id
 
 bp = func.Blueprint()
 log = logging.getLogger("functions.manifest_created")
@@ -72,11 +72,15 @@ def handle_manifest_created(subject: str) -> None:
 def launch(manifest: Manifest) -> tuple[int, int]:
     """Start the request's job run; (run id, job id). The request id is the idempotency token, so however
     often this is called for one request (event redeliveries, the recovery timer) the workspace runs it
-    once and answers every later call with that first run."""
+    once and answers every later call with that first run. The job's id is cached per worker
+    (:mod:`functions.job_runs`), re-resolved when the workspace says the job is gone."""
     w = clients.workspace()
-    job_id = job_id_by_name(w, clients.settings().weather_job_name)
-    run = w.jobs.run_now(
-        job_id, job_parameters=manifest.job_parameters(), idempotency_token=manifest.request_id
+    run, job_id = with_job_id(
+        w,
+        clients.settings().weather_job_name,
+        lambda job_id: w.jobs.run_now(
+            job_id, job_parameters=manifest.job_parameters(), idempotency_token=manifest.request_id
+        ),
     )
     return run.run_id, job_id
 
