@@ -43,6 +43,9 @@ def _defaults() -> tuple[str, str]:
         ("ALTER TABLE c.s.t UNSET TAGS ('pii')", {"tags": {"c.s.t"}}),
         ("ALTER TABLE c.s.t ALTER COLUMN e SET MASK c.s.f", {"masks": {"c.s.t"}}),
         ("SELECT * FROM system.access.audit", {"reads": {"system.access.audit"}}),
+        ("COPY INTO c.s.t FROM '/raw' FILEFORMAT = JSON", {"writes": {"c.s.t"}}),
+        ("INSERT INTO delta.`/lake/t` SELECT * FROM parquet.`/lake/u`", {}),  # paths: statement_paths
+        ("SELECT * FROM read_files('/lake/t')", {}),
         ("GRANT SELECT ON TABLE c.s.t TO `a b`", {}),
         ("SET spark.sql.ansi.enabled = true", {}),
     ],

@@ -8,7 +8,7 @@ import pytest
 from pyspark.sql.connect import proto
 
 from emulators.workspace.connect_proxy import PlanRecorder
-from emulators.workspace.table_paths import reaches, storage_key, tables_reached
+from emulators.workspace.table_paths import reaches, statement_paths, storage_key, tables_reached, text_paths
 
 LAKE = "abfss://lake@devstoreaccount1.dfs.core.windows.net"
 HOURLY = f"{LAKE}/silver/weather_hourly"
@@ -160,3 +160,38 @@ def test_an_insert_with_columns_into_a_tables_files_writes_it() -> None:
     touched = _recorder().touched(_sql(f"INSERT INTO delta.`{HOURLY}` (id) SELECT 1"))
     assert "c.silver.weather_hourly" in touched.writes
     assert "c.silver.weather_hourly" not in touched.reads
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        (f"SELECT * FROM delta.`{HOURLY}`", {HOURLY: False}),
+        (f"INSERT INTO delta.`{HOURLY}` SELECT * FROM delta.`{HOURLY}`", {HOURLY: True}),  # read and written
+        (f"INSERT INTO delta.`{HOURLY}` (id) VALUES (1)", {HOURLY: True}),
+        (f"DELETE FROM delta.`{HOURLY}` WHERE id = 1", {HOURLY: True}),
+        (
+            f"MERGE INTO delta.`{HOURLY}` t USING json.`{LAKE}/raw` s ON t.id = s.id "
+            "WHEN MATCHED THEN DELETE",
+            {HOURLY: True, f"{LAKE}/raw": False},
+        ),
+        (f"SELECT * FROM read_files('{HOURLY}/*.json', format => 'json')", {f"{HOURLY}/*.json": False}),
+        (f"SELECT * FROM read_files(path => '{HOURLY}')", {HOURLY: False}),
+        ("SELECT * FROM read_files(:p)", {"/from/param": False}),
+        ("SELECT * FROM read_files(concat('a', 'b'))", None),  # cannot be told
+        ("SELECT * FROM c.s.read_files('x')", {}),  # a schema's function, not the built-in
+        (f"COPY INTO c.s.t FROM '{LAKE}/raw' FILEFORMAT = JSON", {f"{LAKE}/raw": False}),
+        (f"VACUUM delta.`{HOURLY}`", {HOURLY: True}),
+        (f"SHOW COLUMNS IN delta.`{HOURLY}`", {HOURLY: False}),
+        ("SELECT * FROM c.s.t", {}),
+    ],
+)
+def test_statement_paths(sql: str, expected: dict[str, bool] | None) -> None:
+    import sqlglot
+
+    tree = sqlglot.parse_one(sql, dialect="databricks")
+    assert statement_paths(tree, {"p": "/from/param"}) == expected
+
+
+def test_text_paths_of_sql_sqlglot_cannot_parse() -> None:
+    assert text_paths(f"RESTORE TABLE delta.`{HOURLY}` TO VERSION AS OF 1") == {HOURLY: True}
+    assert text_paths(f"DESCRIBE HISTORY delta.`{HOURLY}` LIMIT 1") == {HOURLY: False}

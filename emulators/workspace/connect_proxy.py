@@ -17,7 +17,7 @@ included, so streams (ExecutePlan, ReattachExecute) and client streams (AddArtif
   UPDATE … FROM through :func:`emulators.workspace.lineage.extract`, which also gives column lineage);
 * the session's temporary views (``createOrReplaceTempView``) and paths written earlier in the task stand for
   the tables they were computed from, and ``CREATE TABLE … LOCATION`` (or the catalog) names a path: a path
-  at or under a table's location is that table (``table_paths.py``), also SQL's ``parquet.`path```.
+  at or under a table's location is that table (``table_paths.py``, also SQL's ``parquet.`path```).
 
 An operation counts once its ExecutePlan stream ended without error (a failed write made no lineage); it is
 recorded before the stream's last message is passed on, so the job's next request always sees it.
@@ -52,7 +52,7 @@ import grpc
 from emulators.workspace.access import Touched
 from emulators.workspace.lineage import Extracted, extract
 from emulators.workspace.run_identity import Refused
-from emulators.workspace.table_paths import sql_file_paths, tables_reached
+from emulators.workspace.table_paths import sql_file_paths, statement_paths, tables_reached
 
 log = logging.getLogger("workspace.connect_proxy")
 
@@ -269,10 +269,11 @@ class PlanRecorder:
             return
         found.reads |= used.reads
         found.writes |= used.writes
-        target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
-        for path, node in sql_file_paths(tree).items():  # <format>.`path`: the tables its files belong to
+        paths = statement_paths(tree)  # <format>.`path`, read_files(…): the tables its files belong to
+        found.unreadable |= paths is None  # a read_files path that cannot be told
+        for path, written in (paths or {}).items():
             found.by_path |= (tables := self._path_tables(path))
-            (found.writes if node is target else found.reads).update(tables)
+            (found.writes if written else found.reads).update(tables)
         if not (isinstance(tree, exp.Create) and tree.args.get("exists") and self._table_known(tree)):
             found.creates_in_schema |= used.creates_in_schema  # IF NOT EXISTS of a table there: no create
             if isinstance(tree, exp.Create) and str(tree.args.get("kind") or "").upper() == "TABLE":

@@ -53,10 +53,11 @@ pyspark's ``AnalysisException`` with that error class, an audit row ``generateTe
 LIMITATIONS: ``ExecutePlan`` and ``AnalyzePlan`` (a DataFrame's schema, ``explain``; its reads) are
 checked; catalog listings through the Spark session are answered by Sail with its own token. Paths that
 reach no catalog table (raw CSV files, a scratch folder) are left alone — on Databricks an external
-location's ``READ FILES`` / ``WRITE FILES`` would govern them, which is not checked here — as are names
-not in the catalog (temporary views stand for the tables they read; an unknown name the engine answers)
-and paths inside table-valued functions (``read_files(…)``). SQL text is read with sqlglot
-(``statement_access.tables_touched``); SQL it cannot read is refused for non-admins, as statements are.
+location's ``READ FILES`` / ``WRITE FILES`` would govern them, which is not checked here (SQL statements
+check it, ``statement_access.py``) — as are names not in the catalog (temporary views stand for the tables
+they read; an unknown name the engine answers). SQL text is read with sqlglot
+(``statement_access.tables_touched``; its paths, ``read_files(…)`` too, ``table_paths.statement_paths``);
+SQL it cannot read is refused for non-admins, as statements are.
 """
 
 from __future__ import annotations

@@ -27,8 +27,32 @@ statement's id — what a SQL warehouse asks Unity Catalog for to reach a table'
 statement causes (here, in ``grants_sql.py``) has the statement's id as ``request_id``. A revoke takes
 effect on the next statement. Metastore admins by name pass without a decision, as in the REST routes
 (interim of issue 16). A statement of a non-admin that sqlglot cannot read is refused (fail closed);
-tables that are not in the catalog (temporary views, ``delta.`path```) are left to the engine, which knows
-no such table in the catalog and answers so.
+names that are not in the catalog (temporary views) are left to the engine, which knows no such table in
+the catalog and answers so.
+
+Storage paths (``table_paths.statement_paths``: ``<format>.`<path>```, ``read_files('<path>' | :param)``,
+``COPY INTO … FROM '<path>'``; ``OPTIMIZE``/``VACUUM``/``RESTORE`` by path as writes) are decided as a
+job's Spark Connect channel decides them (``connect_proxy.py``, ``table_paths.py``):
+
+- a path at, under or above a table's location (a file, ``_delta_log``, a partition folder, a glob that
+  may match it) is that table: ``SELECT`` to read, ``MODIFY`` to write, with the path, through the same
+  ``Access.decide_tables`` calls and audit rows as by name; ``…/weather_hourly_old`` is not
+  ``…/weather_hourly``;
+- a table with a row filter or column mask is refused by path for everyone, metastore admins and owners
+  too (``Access.refuse_masked_paths``: ``[UNAUTHORIZED_ACCESS] … Path-based access to table … with row
+  filter or column mask not supported. SQLSTATE: 42501``); a metastore admin's statement is parsed only
+  when it may name a path (a backtick, ``read_files``, ``LOCATION``, ``COPY``);
+- a path that is no table's needs ``READ FILES`` (read) / ``READ FILES`` + ``WRITE FILES`` (written) on
+  the external location holding it, and is refused in none (:meth:`StatementAccess._decide_files`);
+  metastore admins are not decided;
+- ``CREATE TABLE … LOCATION`` over another table's files fails for everyone with Databricks'
+  ``LOCATION_OVERLAP`` (:meth:`StatementAccess._refuse_overlap`).
+
+LEFT: ``LIST '<path>'`` (sqlglot reads it as a cast; Sail has no ``LIST``); a path that is a volume's or
+managed storage without a table (``path_access.py`` refuses managed storage for credentials; statements
+do not); ``CREATE TABLE … LOCATION`` outside tables is not checked for ``CREATE EXTERNAL TABLE`` on the
+location; ``read_files`` of an expression other than a literal or parameter is refused for non-admins and
+not decided for admins; ``IDENTIFIER(…)`` names.
 
 ``system.access.audit`` (:meth:`StatementAccess.rewrite`): the audit rows are put in the statement's own
 engine session as a temporary view with the table's columns and types (structs for ``user_identity`` and
@@ -44,12 +68,16 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from emulators.workspace.access import Access, Touched
+from emulators.workspace.access import Access, MaskedPathAccess, Touched
 from emulators.workspace.audit import Caller
+from emulators.workspace.errors import ApiError
 from emulators.workspace.governance import SqlStatementError
 from emulators.workspace.grants_sql import name_parts
 from emulators.workspace.lineage import _full_name, _target_table
+from emulators.workspace.path_access import ACTION as PATH_ACTION
+from emulators.workspace.path_access import containing_location
 from emulators.workspace.sync_metadata import repaired_table
+from emulators.workspace.table_paths import is_file_table, statement_paths, tables_at_path, text_paths
 
 log = logging.getLogger("workspace.statement_access")
 
@@ -62,6 +90,8 @@ _GOVERNANCE = re.compile(
     r"(?P<what>SET\s+TAGS|UNSET\s+TAGS|SET\s+MASK|DROP\s+MASK)\b",
     re.I | re.S,
 )
+#: what a statement naming a storage path has in it (a metastore admin's other statements are not parsed)
+_MAY_NAME_PATH = re.compile(r"`|read_files|\blocation\b|\bcopy\b", re.I)
 AUDIT_TABLE = "system.access.audit"
 AUDIT_VIEW = "climatelake_system_access_audit"
 AUDIT_SCHEMA = (
@@ -111,14 +141,14 @@ def tables_touched(sql: str, defaults: Defaults, tree: Any = None) -> Touched | 
     known: dict[str, str | None] = {}
 
     def full(table) -> str | None:
-        if not table.name:
+        if not table.name or is_file_table(table):  # <format>.`path`: statement_paths decides it
             return None
         if not (table.db and table.catalog) and "catalog" not in known:
             known["catalog"], known["schema"] = defaults()
         return _full_name(table, known.get("catalog"), known.get("schema"))
 
     skip = None
-    if isinstance(tree, exp.Insert | exp.Update | exp.Delete | exp.Merge):
+    if isinstance(tree, exp.Insert | exp.Update | exp.Delete | exp.Merge | exp.Copy):
         skip = _target_table(tree.this)
         if (name := full(skip)) is not None:
             found.writes.add(name)
@@ -164,23 +194,117 @@ def insufficient(message: str) -> SqlStatementError:
 
 
 class StatementAccess:
-    def __init__(self, access: Access) -> None:
+    def __init__(self, access: Access, tables_at: Callable[[str], set[str]] | None = None) -> None:
         self.access = access
         self.privileges = access.privileges
+        #: the catalog tables whose data a storage path reaches (default: the catalog's table records)
+        self.tables_at = tables_at or (
+            lambda path: tables_at_path(path, (body for _, body in self.privileges.store.scan("table")))
+        )
 
     def check(self, record: dict[str, Any], defaults: Defaults) -> None:
         """Refuse the statement (raise) unless its principal may do what it does; always None."""
-        principal = record.get("created_by") or ""
-        if principal.lower() in self.privileges.admins:
+        principal, sql = record.get("created_by") or "", record["statement"]
+        admin = principal.lower() in self.privileges.admins
+        if admin and not _MAY_NAME_PATH.search(sql):
             return None
-        touched = tables_touched(record["statement"], defaults)
-        if touched is None:  # sqlglot cannot read it: fail closed
-            touched = Touched(unreadable=True)
         caller = Caller(principal, request_id=record["statement_id"])
         statement = {"statement_id": record["statement_id"]}
-        special = {AUDIT_TABLE: lambda: self._audit_table(caller, statement)}
-        self.access.decide_tables(caller, touched, statement, insufficient, special)
+        tree = parse_statement(sql)
+        parameters = {p["name"]: p.get("value") for p in record.get("parameters") or [] if p.get("name")}
+        paths = text_paths(sql) if tree is None else statement_paths(tree, parameters)
+        if admin:  # no privilege decision; path access to a masked table is refused to admins too
+            touched = Touched()
+        else:
+            touched = tables_touched(sql, defaults, tree)
+            if touched is None or paths is None:  # sqlglot cannot read it: fail closed
+                touched = Touched(unreadable=True)
+        files: dict[str, bool] = {}  # the paths that reach no table: the external location's privileges
+        for path, written in (paths or {}).items():  # a path at or under a table's location is the table
+            if not (tables := self.tables_at(path)):
+                files[path] = written
+            touched.by_path |= tables
+            (touched.writes if written else touched.reads).update(tables)
+        try:
+            if admin:
+                self.access.refuse_masked_paths(caller, touched, statement)
+            else:
+                special = {AUDIT_TABLE: lambda: self._audit_table(caller, statement)}
+                self.access.decide_tables(caller, touched, statement, insufficient, special)
+                self._decide_files(caller, files, statement)
+        except MaskedPathAccess as masked:
+            text = masked.message.removeprefix(f"[{masked.error_class}] ")
+            raise SqlStatementError(masked.error_class, text, masked.sql_state) from None
+        self._refuse_overlap(caller, tree, defaults, statement)
         return None
+
+    def _decide_files(self, caller: Caller, files: dict[str, bool], statement: dict[str, str]) -> None:
+        """Paths that are no table's: ``READ FILES`` (read) or ``READ FILES`` + ``WRITE FILES`` (written) on
+        the external location holding the path ("Unity Catalog privileges and securable objects": READ
+        FILES "Allows a user to read files directly from external location", WRITE FILES "… to write files
+        directly to external location"; "External locations": "A user or group with permission to use an
+        external location can access any storage path within the location's path"), as
+        ``path_access.py`` decides a path credential without a table. A path in no external location is
+        refused (Unity Catalog reaches cloud storage only through external locations, "Connect to cloud
+        object storage using Unity Catalog"): ``[NO_PARENT_EXTERNAL_LOCATION_FOR_PATH]``, the class
+        ``path_access.py`` answers. One audit row each (``generateTemporaryPathCredential``)."""
+        locations = [body for _, body in self.privileges.store.scan("external-location")]
+        for path, written in sorted(files.items()):
+            operation = "PATH_READ_WRITE" if written else "PATH_READ"
+            params = {"url": path, "operation": operation, **statement}
+            location = containing_location(locations, path)
+            if location is None:
+                message = (
+                    f"No parent external location was found for path '{path}'. Please create an external "
+                    "location on one of the parent paths and then retry."
+                )
+                self.access.audit.record(caller, PATH_ACTION, params, 400, message)
+                raise SqlStatementError("NO_PARENT_EXTERNAL_LOCATION_FOR_PATH", message, "22KD1")
+            securable = self.privileges.resolve("EXTERNAL_LOCATION", location["name"])
+            params["external_location_name"] = securable.full_name
+            needs = [(securable, "READ_FILES")] + ([(securable, "WRITE_FILES")] if written else [])
+            try:
+                self.access.use_all(caller, PATH_ACTION, needs, params)
+            except ApiError as error:
+                if error.status == 403:
+                    raise insufficient(f"Insufficient privileges: {error.message}") from None
+                raise
+
+    def _refuse_overlap(self, caller: Caller, tree: Any, defaults: Defaults, params: dict[str, str]) -> None:
+        """``CREATE TABLE … LOCATION`` at, under or above another table's location fails for everyone: "Tables
+        can't overlap other tables" ("Path rules and access in Unity Catalog volumes"); Databricks answers
+        ``[INVALID_PARAMETER_VALUE.LOCATION_OVERLAP] Input path url '…' overlaps with other external tables
+        or volumes within 'CreateTable' call. Conflicting tables/volumes: …`` (as quoted in
+        elementary-data/elementary#1635). Why here: a table made over another's files would give its creator
+        (its owner) the other table's data without SELECT, and bypass its masks. ``IF NOT EXISTS`` of a table
+        that exists is a no-op; ``CREATE OR REPLACE`` of the table at its own location is no overlap."""
+        from sqlglot import exp
+
+        if not isinstance(tree, exp.Create) or str(tree.args.get("kind") or "").upper() != "TABLE":
+            return
+        location = tree.find(exp.LocationProperty)
+        if location is None or not isinstance(location.this, exp.Literal):
+            return
+        target = _target_table(tree.this)
+        catalog, schema = (None, None) if target.db and target.catalog else defaults()
+        name = _full_name(target, catalog, schema) if isinstance(target, exp.Table) else None
+        url = location.this.this
+        others = sorted(self.tables_at(url) - {name})
+        if not others or (tree.args.get("exists") and name and self._exists(name)):
+            return
+        message = (
+            f"Input path url '{url}' overlaps with other external tables or volumes within 'CreateTable' "
+            f"call. Conflicting tables/volumes: {', '.join(others)}."
+        )
+        self.access.audit.record(caller, "createTable", {"full_name_arg": name or "", **params}, 400, message)
+        raise SqlStatementError("INVALID_PARAMETER_VALUE.LOCATION_OVERLAP", message, "22023")
+
+    def _exists(self, full_name: str) -> bool:
+        try:
+            self.privileges.resolve("TABLE", full_name)
+        except ApiError:
+            return False
+        return True
 
     def _audit_table(self, caller: Caller, statement: dict[str, str]) -> None:
         params = {"table_full_name": AUDIT_TABLE, "operation": "READ", **statement}
