@@ -496,6 +496,8 @@ class Stack:
             "storage_connection_string": self.connection_string,
             "resources": resources,
         }
+        if not self.in_memory:  # Azurite's data folder: its writes wake the system topic's listing
+            config["storage_location"] = str(self.state_dir / "azurite")
         if self.in_memory and "eventgrid" not in self._started:  # a restart keeps its state
             shutil.rmtree(self.state_dir / "eventgrid", ignore_errors=True)
         self._started.add("eventgrid")

@@ -17,8 +17,9 @@ import requests
 from azure.storage.blob import BlobSasPermissions, BlobServiceClient, ContentSettings, generate_blob_sas
 
 from climatelake.settings import AZURITE_ACCOUNT, AZURITE_KEY
+from emulators.eventgrid import blob_watcher
 from emulators.eventgrid.testing import RunningGrid, Webhook
-from emulators.stack import Stack
+from emulators.stack import Stack, wait_until
 
 CREATED, DELETED = "Microsoft.Storage.BlobCreated", "Microsoft.Storage.BlobDeleted"
 
@@ -39,36 +40,41 @@ def hook() -> Iterator[Webhook]:
     webhook.close()
 
 
-def blob_grid(tmp_path: Path, azurite: Stack, container: str, hook: Webhook) -> RunningGrid:
-    return RunningGrid(
-        {
-            "data_dir": str(tmp_path),
-            "time_scale": 0.01,
-            "storage_connection_string": azurite.connection_string,
-            "resources": [
-                {
-                    "type": "Microsoft.EventGrid/systemTopics",
-                    "name": "storage",
-                    "properties": {"topicType": "Microsoft.Storage.StorageAccounts"},
-                    "containers": [container],
-                },
-                {
-                    "type": "Microsoft.EventGrid/systemTopics/eventSubscriptions",
-                    "name": "storage/blobs",
-                    "properties": {
-                        "destination": {
-                            "endpointType": "WebHook",
-                            "properties": {"endpointUrl": f"{hook.url}/b"},
-                        },
-                        "filter": {
-                            "includedEventTypes": [CREATED, DELETED],
-                            "subjectBeginsWith": f"/blobServices/default/containers/{container}/",
-                        },
+def blob_grid(
+    tmp_path: Path, azurite: Stack, container: str, hook: Webhook, poll_interval: float | None = None
+) -> RunningGrid:
+    """The stand-in watching ``container``; told Azurite's data folder when Azurite keeps one (on disk)."""
+    config = {
+        "data_dir": str(tmp_path),
+        "time_scale": 0.01,
+        "storage_connection_string": azurite.connection_string,
+        "resources": [
+            {
+                "type": "Microsoft.EventGrid/systemTopics",
+                "name": "storage",
+                "properties": {"topicType": "Microsoft.Storage.StorageAccounts"},
+                "containers": [container],
+                "pollIntervalSeconds": poll_interval,
+            },
+            {
+                "type": "Microsoft.EventGrid/systemTopics/eventSubscriptions",
+                "name": "storage/blobs",
+                "properties": {
+                    "destination": {
+                        "endpointType": "WebHook",
+                        "properties": {"endpointUrl": f"{hook.url}/b"},
+                    },
+                    "filter": {
+                        "includedEventTypes": [CREATED, DELETED],
+                        "subjectBeginsWith": f"/blobServices/default/containers/{container}/",
                     },
                 },
-            ],
-        }
-    )
+            },
+        ],
+    }
+    if not azurite.in_memory:
+        config["storage_location"] = str(azurite.state_dir / "azurite")
+    return RunningGrid(config)
 
 
 def by_name(hook: Webhook, kind: str = CREATED) -> dict[str, list[dict]]:
@@ -317,3 +323,48 @@ def test_the_watcher_wakes_delivery_only_after_its_commit(
         assert not wrong, f"wakeup taken under the store's lock by {sorted(set(wrong))}"
     finally:
         grid.stop()
+
+
+@pytest.fixture(scope="module")
+def azurite_on_disk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Azurite keeping its data in a folder (``--location``), as the local stack runs it."""
+    stack = Stack(Path(tmp_path_factory.mktemp("azurite-disk")), in_memory=False)
+    try:
+        yield stack.start(only=("azurite",))
+    finally:
+        stack.stop()
+
+
+@pytest.mark.parametrize("on_disk", [True, False], ids=["on-disk", "in-memory"])
+def test_a_write_is_listed_at_once_not_at_the_next_poll(
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    hook: Webhook,
+    monkeypatch: pytest.MonkeyPatch,
+    on_disk: bool,
+):
+    """Azure pushes BlobCreated as the write commits; Azurite's writes to its data folder wake the listing
+    (issue 18). Polls are 60 s apart here, so the event can only come that fast from the write hint; with
+    Azurite in memory (no folder, no hint) the watcher waits for its poll as before."""
+    monkeypatch.setattr(blob_watcher, "MIN_WAIT", 60.0)
+    azurite = request.getfixturevalue("azurite_on_disk" if on_disk else "azurite")
+    service = BlobServiceClient.from_connection_string(azurite.connection_string)
+    container = f"hint-{uuid.uuid4().hex[:12]}"
+    service.create_container(container)
+    grid = blob_grid(tmp_path, azurite, container, hook, poll_interval=60.0)
+    try:
+        watcher = grid.standin.watchers[0]
+        wait_until(lambda: watcher.last_poll_seconds > 0, 10, "the watcher's first poll")
+        assert (watcher.hints is not None) is on_disk
+        service.get_container_client(container).upload_blob("now.json", b'{"a": 1}')
+        if not on_disk:
+            with pytest.raises(TimeoutError):
+                wait_events(hook, 1, timeout=1.0)
+            return
+        wait_events(hook, 1, timeout=5.0)  # far less than the 60 s to the next poll
+        assert watcher.hinted_polls >= 1
+        (event,) = by_name(hook)["now.json"]
+        assert event["data"]["contentLength"] == 8
+    finally:
+        grid.stop()
+        service.delete_container(container)

@@ -13,7 +13,7 @@ import datetime as dt
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import requests
 from azure.storage.blob import AccountSasPermissions, BlobServiceClient, ResourceTypes, generate_account_sas
@@ -89,6 +89,29 @@ class BlobLister:
         except FileNotFoundError:
             return None
         return [self._parse(e) for e in elements]
+
+    def has_committed_blocks(self, container: str, name: str) -> bool | None:
+        """Whether a block blob has committed blocks (Put Block List) or none (Put Blob); None when it is
+        gone. Plain HTTP like the listings: this runs for every new blob on the way to its BlobCreated, and
+        the SDK's Get Block List cost ≈ 2 ms more a call here (6.3 against 4.4 ms, loaded machine)."""
+        if self._key is None:
+            from azure.core.exceptions import ResourceNotFoundError
+
+            try:
+                committed, _ = self.service.get_blob_client(container, name).get_block_list("committed")
+            except ResourceNotFoundError:
+                return None
+            return bool(committed)
+        path = quote(f"{container}/{name}", safe="/")
+        answer = self._http.get(
+            f"{self.base}/{path}?comp=blocklist&blocklisttype=committed&{self._token()}", timeout=30
+        )
+        if answer.status_code == 404:
+            return None
+        if answer.status_code != 200:
+            raise ListingError(f"block list of {container}/{name} answered {answer.status_code}")
+        blocks = ET.fromstring(answer.content).find("CommittedBlocks")
+        return blocks is not None and len(blocks) > 0
 
     @staticmethod
     def _parse(element: ET.Element) -> ListedBlob:

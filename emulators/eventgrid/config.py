@@ -4,7 +4,7 @@ ARM shape (what the launcher writes), the resources as an ARM template lists the
 extensions Azure has no use for — a custom topic's ``keys``, and a system topic's ``containers`` and
 ``pollIntervalSeconds``::
 
-    {"data_dir": "…", "time_scale": 0.05, "storage_connection_string": "…",
+    {"data_dir": "…", "time_scale": 0.05, "storage_connection_string": "…", "storage_location": "…",
      "resources": [
        {"type": "Microsoft.EventGrid/topics", "name": "climatelake",
         "properties": {"inputSchema": "EventGridSchema"}, "keys": ["<key1>", "<key2>"]},
@@ -42,6 +42,9 @@ class GridConfig:
     data_dir: Path
     time_scale: float = 1.0
     storage_connection_string: str | None = None
+    #: Azurite's ``--location`` when it runs on this machine: system topics list at once on its writes
+    #: (:mod:`emulators.eventgrid.write_hints`); None: polling only
+    storage_location: Path | None = None
     subscription_id: str = DEFAULT_SUBSCRIPTION_ID
     resource_group: str = DEFAULT_RESOURCE_GROUP
     topics: dict[str, Topic] = field(default_factory=dict)  # by lower-case name
@@ -80,6 +83,7 @@ def load(raw: dict[str, Any]) -> GridConfig:
         data_dir=Path(raw["data_dir"]),
         time_scale=float(raw.get("time_scale", 1.0)),
         storage_connection_string=raw.get("storage_connection_string"),
+        storage_location=Path(raw["storage_location"]) if raw.get("storage_location") else None,
         subscription_id=raw.get("subscription_id", DEFAULT_SUBSCRIPTION_ID),
         resource_group=raw.get("resource_group", DEFAULT_RESOURCE_GROUP),
         delivery_timeout=float(raw.get("delivery_timeout_seconds", 30.0)),

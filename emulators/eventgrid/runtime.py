@@ -12,6 +12,7 @@ from emulators.eventgrid.handshake import Handshake
 from emulators.eventgrid.models import EventGrid
 from emulators.eventgrid.resources import SYSTEM
 from emulators.eventgrid.store import GridStore
+from emulators.eventgrid.write_hints import AZURITE_BLOB_FOLDER
 
 
 @dataclass
@@ -32,8 +33,9 @@ class StandIn:
             config, store, Handshake(config.delivery_timeout), can_dead_letter=dead_letters is not None
         )
         deliverer = Deliverer(grid, dead_letters, config.delivery_workers, config.delivery_timeout)
+        hint_folder = config.storage_location / AZURITE_BLOB_FOLDER if config.storage_location else None
         watchers = [
-            BlobWatcher(grid, topic, config.storage_connection_string or "")
+            BlobWatcher(grid, topic, config.storage_connection_string or "", hint_folder)
             for topic in config.topics.values()
             if topic.kind == SYSTEM
         ]
