@@ -45,8 +45,15 @@ Choices where the documentation leaves room (or where this step stops short):
   lists them for external locations; ``EXTERNAL_USE_LOCATION`` is left out of ``ALL_PRIVILEGES`` and of
   what owning it gives, as ``EXTERNAL_USE_SCHEMA`` is (databricks-sdk's
   ``generate_temporary_path_credentials`` docstring: it "can only be granted by external location
-  owners", the wording it uses of ``EXTERNAL_USE_SCHEMA``). Not modelled: that only the owner may grant
-  it (a ``MANAGE`` holder may here).
+  owners", the wording it uses of ``EXTERNAL_USE_SCHEMA``).
+- Who may grant or revoke the two external-use privileges (:meth:`Privileges.owner_only_reason`): only an
+  owner — ``EXTERNAL_USE_LOCATION`` the external location's owner (databricks-sdk's
+  ``generate_temporary_path_credentials`` docstring: "can only be granted by external location owners"),
+  ``EXTERNAL_USE_SCHEMA`` the owner of the schema's catalog ("Enable external data access to Unity
+  Catalog": "This privilege must always be granted explicitly. Only the owner of the parent catalog can
+  grant it."). A ``MANAGE`` holder or the owner of the schema alone is refused 403 ``PERMISSION_DENIED``.
+  Choice: metastore admins may too (they may make themselves the owner anyway), and revoking needs what
+  granting needs (the pages speak only of granting).
 - Grants are keyed by the securables' ids (catalog id / schema id / table id): a rename keeps them, a drop
   and re-create (a new id) loses them, as on Databricks.
 """
@@ -214,8 +221,12 @@ class Privileges:
             securable.grants = dict(record["assignments"]) if record else {}
         return dict(securable.grants)
 
-    def update(self, securable: Securable, changes: list[dict[str, Any]]) -> dict[str, list[str]]:
-        """Apply ``[{"principal", "add", "remove"}]`` to the securable's grants (all or nothing)."""
+    def update(
+        self, securable: Securable, changes: list[dict[str, Any]], grantor: str | None = None
+    ) -> dict[str, list[str]]:
+        """Apply ``[{"principal", "add", "remove"}]`` to the securable's grants (all or nothing). With
+        ``grantor``, the privileges only owners may change are checked for it (:meth:`owner_only_reason`);
+        the caller has checked that it may manage the securable."""
         applicable = APPLICABLE[securable.type]
         for change in changes:
             if not isinstance(change, dict) or not change.get("principal"):
@@ -232,6 +243,8 @@ class Privileges:
                         f"Privilege {privilege_name(privilege)} is not applicable to this entity "
                         f"[{securable.full_name}:{securable.type}]."
                     )
+        if grantor is not None and (reason := self.owner_only_reason(grantor, securable, changes)):
+            raise self.denied(grantor, reason)
         with self.store.lock:
             securable.grants = None  # read again under the lock: another request may have changed them
             current = self.assignments(securable)
@@ -250,6 +263,27 @@ class Privileges:
             self.store.put("grant", securable.key, body)
             securable.grants = dict(current)
             return current
+
+    def owner_only_reason(
+        self, principal: str, securable: Securable, changes: list[dict[str, Any]]
+    ) -> str | None:
+        """Why ``principal`` may not make ``changes`` when they grant or revoke a privilege only an owner
+        may give (see the module docstring), as a PERMISSION_DENIED reason; None when it may."""
+        touched = {
+            privilege_name(p)
+            for change in changes
+            for p in [*(change.get("add") or []), *(change.get("remove") or [])]
+        }
+        if "EXTERNAL_USE_LOCATION" in touched and securable.type == "EXTERNAL_LOCATION":
+            owner = securable
+        elif "EXTERNAL_USE_SCHEMA" in touched and securable.type in ("CATALOG", "SCHEMA"):
+            owner = securable if securable.type == "CATALOG" else securable.parents[0]
+        else:
+            return None
+        identities = self.identities(principal)
+        if self.is_admin(principal, identities) or self._owns(identities, owner):
+            return None
+        return f"ownership of {label(owner.type)} '{owner.full_name}'"
 
     def under(self, securable: Securable) -> list[dict[str, list[str]]]:
         """The grants on everything inside a catalog or schema."""

@@ -82,8 +82,13 @@ def update_permissions(securable_type: str, full_name: str):
         raise invalid("changes must be a list of PermissionsChange objects.")
     securable = ws.privileges.resolve(securable_type, full_name)
     params = {**_params(securable_type, full_name), "changes": json.dumps(changes, sort_keys=True)}
+    who = caller()
     current = ws.access.manage(
-        caller(), "updatePermissions", securable, params, lambda: ws.privileges.update(securable, changes)
+        who,
+        "updatePermissions",
+        securable,
+        params,
+        lambda: ws.privileges.update(securable, changes, grantor=who.principal),
     )
     if data.get("omit_permissions_in_response"):
         return jsonify({})
