@@ -30,14 +30,26 @@ import copy
 import logging
 import re
 import threading
-from collections.abc import Callable
 from typing import Any
 
 from emulators.common.records import RecordStore
 from emulators.workspace.catalog import UnityCatalog
 from emulators.workspace.errors import ApiError
-from emulators.workspace.results import inline_result
+from emulators.workspace.local_answers import (
+    Defaults,
+    LocalAnswer,
+    SqlStatementError,
+    column_not_found,
+    done,
+    quoted,
+    routine_not_found,
+    string_rows,
+    table_not_found,
+    unsupported,
+)
 
+# the statement errors are local_answers.py's; information_schema, sharing_sql, sql_functions and
+# statement_access still import SqlStatementError, table_not_found and unsupported from here
 log = logging.getLogger("workspace.governance")
 
 KIND = "governance"
@@ -112,64 +124,9 @@ _UC_TYPES = {
     "DECIMAL": "DECIMAL",
 }
 
-#: a statement's (manifest, result) when the workspace answers it itself
-LocalAnswer = tuple[dict[str, Any], dict[str, Any]]
-Defaults = Callable[[], tuple[str | None, str | None]]
-
-
-class SqlStatementError(ApiError):
-    """A statement's failure in Databricks' words: ``[ERROR_CLASS] message SQLSTATE: xxxxx``.
-
-    The SQL statements model turns it into ``status.error`` (``BAD_REQUEST``) and ``status.sql_state``, as
-    it does for the engine's own errors (it asks ``getSqlState()``, as of a PySpark error).
-    """
-
-    def __init__(self, error_class: str, message: str, sql_state: str) -> None:
-        super().__init__(400, "BAD_REQUEST", f"[{error_class}] {message} SQLSTATE: {sql_state}")
-        self.sql_state = sql_state
-
-    def getSqlState(self) -> str:  # noqa: N802 - PySpark's name, which the statements model asks
-        return self.sql_state
-
-
-def _quoted(full_name: str) -> str:
-    return ".".join(f"`{part}`" for part in full_name.split("."))
-
-
-def table_not_found(full_name: str) -> SqlStatementError:
-    return SqlStatementError(
-        "TABLE_OR_VIEW_NOT_FOUND",
-        f"The table or view {_quoted(full_name)} cannot be found. Verify the spelling and correctness of the "
-        "schema and catalog.",
-        "42P01",
-    )
-
-
-def column_not_found(column: str, table: dict[str, Any]) -> SqlStatementError:
-    names = ", ".join(f"`{c['name']}`" for c in table.get("columns") or [])
-    return SqlStatementError(
-        "UNRESOLVED_COLUMN.WITH_SUGGESTION",
-        f"A column, variable, or function parameter with name `{column}` cannot be resolved. Did you mean "
-        f"one of the following? [{names}].",
-        "42703",
-    )
-
-
-def routine_not_found(full_name: str) -> SqlStatementError:
-    return SqlStatementError(
-        "ROUTINE_NOT_FOUND",
-        f"The routine {_quoted(full_name)} cannot be found. Verify the spelling and correctness of the "
-        "schema and catalog.",
-        "42883",
-    )
-
 
 def invalid_tag(message: str) -> SqlStatementError:
     return SqlStatementError("INVALID_PARAMETER_VALUE.INVALID_TAG", message, "22023")
-
-
-def unsupported(message: str) -> SqlStatementError:
-    return SqlStatementError("UNSUPPORTED_FEATURE.LOCAL_WORKSPACE", message, "0A000")
 
 
 # parsing helpers ----------------------------------------------------------------------------------
@@ -223,20 +180,6 @@ def _check_tags(tags: dict[str, str]) -> None:
             raise invalid_tag(f"Invalid tag name '{key}': it must not contain . , - = / or :.")
         if len(value) > MAX_VALUE_LENGTH:
             raise invalid_tag(f"The value of tag '{key}' is longer than {MAX_VALUE_LENGTH} characters.")
-
-
-def _answer(columns: list[str], rows: list[list[Any]], row_limit: int | None) -> LocalAnswer:
-    """A JSON_ARRAY INLINE result of STRING columns, as the statements model shapes the engine's."""
-    schema = [
-        {"name": name, "position": i, "type_name": "STRING", "type_text": "STRING"}
-        for i, name in enumerate(columns)
-    ]
-    return inline_result(schema, rows, row_limit)
-
-
-def _done() -> LocalAnswer:
-    """The answer of a command: no columns, no rows (a fresh one each time: the statement keeps it)."""
-    return _answer([], [], None)
 
 
 class Governance:
@@ -342,7 +285,7 @@ class Governance:
             if len(params) != 1 + len(using):
                 raise SqlStatementError(
                     "MASK_FUNCTION_ARITY",
-                    f"The mask function {_quoted(function)} takes {len(params)} parameter(s); the column "
+                    f"The mask function {quoted(function)} takes {len(params)} parameter(s); the column "
                     f"and USING COLUMNS give {1 + len(using)}.",
                     "42K0E",
                 )
@@ -480,7 +423,7 @@ class Governance:
             if exists and not tree.args.get("replace"):
                 raise SqlStatementError(
                     "ROUTINE_ALREADY_EXISTS",
-                    f"Cannot create the routine {_quoted(full_name)} because it already exists.",
+                    f"Cannot create the routine {quoted(full_name)} because it already exists.",
                     "42723",
                 )
             if exists:
@@ -508,14 +451,14 @@ class Governance:
             except ApiError:
                 if not match["exists"]:
                     raise routine_not_found(full_name) from None
-            return _done()
+            return done()
         if first == "CREATE" and re.match(r"^CREATE\s+(OR\s+REPLACE\s+)?FUNCTION\b", sql, re.I):
             tree = self._parse(sql)
             from sqlglot import exp
 
             if isinstance(tree, exp.Create) and isinstance(tree.expression, exp.Return):
                 self.create_function(tree, sql, defaults, record.get("created_by", ""))
-                return _done()
+                return done()
             return None
         if "information_schema" in sql.lower():
             return self._tags_query(record, sql, defaults)
@@ -543,7 +486,7 @@ class Governance:
             else:
                 assert column is not None
                 self.drop_mask(full_name, column)
-            return _done()
+            return done()
         return None  # another ALTER TABLE: the engine's
 
     @staticmethod
@@ -595,7 +538,7 @@ class Governance:
             for views in schemas.values()
         }
         result = execute(tree, schema=schema, tables=data, dialect="databricks")
-        return _answer(list(result.columns), [list(row) for row in result.rows], record.get("row_limit"))
+        return string_rows(list(result.columns), [list(row) for row in result.rows], record.get("row_limit"))
 
     def rewrite(self, record: dict[str, Any], defaults: Defaults) -> str | None:
         """The statement with every masked table read replaced by its masked projection, else None.
@@ -644,7 +587,7 @@ class Governance:
         if not rewritable or not all(isinstance(t.parent, exp.From | exp.Join) for t, *_ in reads):
             raise unsupported(
                 "The local workspace applies column masks to queries, CTAS and INSERT … SELECT reading "
-                f"tables in FROM/JOIN only; this statement reads the masked table {_quoted(reads[0][1])}."
+                f"tables in FROM/JOIN only; this statement reads the masked table {quoted(reads[0][1])}."
             )
         principal = record.get("created_by", "")
         for table, full_name, info, masks in reads:
