@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from typing import Any
 
 from emulators.workspace.access import Access
@@ -44,15 +43,22 @@ from emulators.workspace.audit import Caller
 from emulators.workspace.catalog import UnityCatalog
 from emulators.workspace.catalog_records import now_ms
 from emulators.workspace.errors import ApiError
-from emulators.workspace.governance import SqlStatementError, column_not_found, table_not_found
+from emulators.workspace.local_answers import (
+    Defaults,
+    LocalAnswer,
+    SqlStatementError,
+    column_not_found,
+    done,
+    quoted,
+    string_rows,
+    table_not_found,
+)
 from emulators.workspace.privileges import Privileges, Securable
-from emulators.workspace.results import inline_result
 
-LocalAnswer = tuple[dict[str, Any], dict[str, Any]]
-Defaults = Callable[[], tuple[str | None, str | None]]
-
-_IDENT = r"(?:`(?:[^`]|``)+`|[A-Za-z_][A-Za-z0-9_]*)"
-_NAME = rf"{_IDENT}(?:\s*\.\s*{_IDENT}){{0,3}}"
+#: a SQL identifier as Databricks' grammar has it: plain, or back-quoted with a backquote inside written
+#: twice (the one definition: managed_ddl.py and sync_metadata.py read names with it and ``name_parts``)
+IDENT = r"(?:`(?:[^`]|``)+`|[A-Za-z_][A-Za-z0-9_]*)"
+_NAME = rf"{IDENT}(?:\s*\.\s*{IDENT}){{0,3}}"
 _PRINCIPAL = r"(?:`(?:[^`]|``)+`|[A-Za-z0-9_.@+\-]+)"
 _STRING = r"'(?:[^'\\]|\\.)*'"
 _TYPES = r"EXTERNAL\s+LOCATION|CATALOG|SCHEMA|DATABASE|TABLE|VIEW|VOLUME|FUNCTION|SHARE|RECIPIENT"
@@ -75,7 +81,7 @@ _COMMANDS = [
     ),
     (
         "column_comment",
-        rf"ALTER\s+TABLE\s+(?P<name>{_NAME})\s+(?:ALTER|CHANGE)(?:\s+COLUMN)?\s+(?P<column>{_IDENT})"
+        rf"ALTER\s+TABLE\s+(?P<name>{_NAME})\s+(?:ALTER|CHANGE)(?:\s+COLUMN)?\s+(?P<column>{IDENT})"
         rf"\s+COMMENT\s+(?P<value>{_STRING})",
     ),
     ("describe", rf"(?:DESCRIBE|DESC)(?:\s+TABLE)?\s+(?!EXTENDED\b|FORMATTED\b)(?P<name>{_NAME})"),
@@ -101,27 +107,11 @@ def _unquote(part: str) -> str:
 
 
 def name_parts(name: str) -> list[str]:
-    return [_unquote(p).lower() for p in re.findall(_IDENT, name)]
+    return [_unquote(p).lower() for p in re.findall(IDENT, name)]
 
 
 def _literal(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", text[1:-1])
-
-
-def _quoted(full_name: str) -> str:
-    return ".".join(f"`{part}`" for part in full_name.split("."))
-
-
-def _rows(columns: list[str], rows: list[list[Any]], row_limit: int | None) -> LocalAnswer:
-    schema = [
-        {"name": name, "position": i, "type_name": "STRING", "type_text": "STRING"}
-        for i, name in enumerate(columns)
-    ]
-    return inline_result(schema, rows, row_limit)
-
-
-def _done() -> LocalAnswer:
-    return _rows([], [], None)
 
 
 def sql_spelling(privilege: str) -> str:
@@ -147,7 +137,7 @@ def sql_error(error: ApiError, kind: str, full_name: str) -> SqlStatementError:
     if error.status == 404 and kind == "SCHEMA":
         return SqlStatementError(
             "SCHEMA_NOT_FOUND",
-            f"The schema {_quoted(full_name)} cannot be found. Verify the spelling and correctness of the "
+            f"The schema {quoted(full_name)} cannot be found. Verify the spelling and correctness of the "
             "schema and catalog.",
             "42704",
         )
@@ -237,7 +227,7 @@ class GrantsSql:
             )
         except ApiError as error:
             raise sql_error(error, securable.type, securable.full_name) from None
-        return _done()
+        return done()
 
     def show_grants(self, match, record, defaults) -> LocalAnswer:
         securable = self._securable(match, defaults)
@@ -260,7 +250,7 @@ class GrantsSql:
                 for privilege in sorted(held):
                     rows.append([grantee, sql_spelling(privilege), level.type, level.full_name or None])
         columns = ["principal", "actionType", "objectType", "objectKey"]
-        return _rows(columns, rows, record.get("row_limit"))
+        return string_rows(columns, rows, record.get("row_limit"))
 
     # owners and comments ------------------------------------------------------------------------
     def _update(self, record, kind: str, full_name: str, params: dict[str, Any], apply) -> None:
@@ -282,7 +272,7 @@ class GrantsSql:
         params = {arg: full_name, "owner": principal}
         apply = lambda: self._set(kind, full_name, record, owner=principal)  # noqa: E731
         self._update(record, kind, full_name, params, apply)
-        return _done()
+        return done()
 
     def comment_on(self, match, record, defaults) -> LocalAnswer:
         kind = {"DATABASE": "SCHEMA", "VIEW": "TABLE"}.get(match["type"].upper(), match["type"].upper())
@@ -293,7 +283,7 @@ class GrantsSql:
             return self._column_comment(record, table, column, value)
         full_name = self._full_name(kind, match["name"], defaults)
         self._comment(record, kind, full_name, lambda: self._set(kind, full_name, record, comment=value))
-        return _done()
+        return done()
 
     def column_comment(self, match, record, defaults) -> LocalAnswer:
         table = self._full_name("TABLE", match["name"], defaults)
@@ -334,7 +324,7 @@ class GrantsSql:
                 self.catalog.store.put("table", table, body)
 
         self._comment(record, "TABLE", table, apply)
-        return _done()
+        return done()
 
     def _set(self, kind: str, full_name: str, record: dict[str, Any], **fields: Any) -> dict[str, Any]:
         """Set fields of a catalog, schema, table or volume record (None removes one, as ``IS NULL``)."""
@@ -372,4 +362,4 @@ class GrantsSql:
         if partitions:
             rows += [["# Partition Information", "", ""], ["# col_name", "data_type", "comment"]]
             rows += [[c["name"], (c.get("type_text") or "").lower(), c.get("comment")] for c in partitions]
-        return _rows(["col_name", "data_type", "comment"], rows, record.get("row_limit"))
+        return string_rows(["col_name", "data_type", "comment"], rows, record.get("row_limit"))

@@ -24,19 +24,14 @@ from collections.abc import Callable
 from typing import Any
 
 from emulators.workspace.catalog import UnityCatalog, columns_from_delta_schema
-from emulators.workspace.governance import SqlStatementError
-from emulators.workspace.results import inline_result
+from emulators.workspace.grants_sql import IDENT, name_parts
+from emulators.workspace.local_answers import Defaults, LocalAnswer, SqlStatementError, done
 
-LocalAnswer = tuple[dict[str, Any], dict[str, Any]]
-Defaults = Callable[[], tuple[str | None, str | None]]
-
-_IDENT = r"(?:`[^`]+`|[A-Za-z_][A-Za-z0-9_]*)"
 _CREATE = re.compile(
-    rf"^\s*CREATE\s+TABLE\s+(?P<exists>IF\s+NOT\s+EXISTS\s+)?(?P<name>{_IDENT}(?:\s*\.\s*{_IDENT}){{0,2}})\s*"
+    rf"^\s*CREATE\s+TABLE\s+(?P<exists>IF\s+NOT\s+EXISTS\s+)?(?P<name>{IDENT}(?:\s*\.\s*{IDENT}){{0,2}})\s*"
     r"\((?P<columns>.+)\)\s*(?:USING\s+DELTA\s*)?(?:COMMENT\s+'(?P<comment>(?:[^'\\]|\\.)*)'\s*)?;?\s*$",
     re.IGNORECASE | re.DOTALL,
 )
-_NAME_PART = re.compile(_IDENT)
 
 
 def _balanced(text: str) -> bool:
@@ -73,7 +68,7 @@ class ManagedTableDdl:
         match = _CREATE.match(record["statement"])
         if match is None or not _balanced(match["columns"]) or record.get("parameters"):
             return None
-        parts = [p.strip("`").lower() for p in _NAME_PART.findall(match["name"])]
+        parts = name_parts(match["name"])
         if len(parts) < 3:
             catalog, schema = defaults()
             parts = [p.lower() for p in [catalog, schema][: 3 - len(parts)] if p] + parts
@@ -83,7 +78,7 @@ class ManagedTableDdl:
         full_name = ".".join(parts)
         if self.catalog.store.get("table", full_name) is not None:
             if match["exists"]:
-                return inline_result([], [], None)
+                return done()
             raise SqlStatementError(
                 "TABLE_OR_VIEW_ALREADY_EXISTS",
                 f"Cannot create table or view `{catalog_name}`.`{schema_name}`.`{name}` because it already "
@@ -110,4 +105,4 @@ class ManagedTableDdl:
         if match["comment"]:
             body["comment"] = re.sub(r"\\(.)", r"\1", match["comment"])
         self.catalog.create_table(body, principal)
-        return inline_result([], [], None)
+        return done()

@@ -18,22 +18,16 @@ Choices where the reference says nothing exact:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
 from emulators.workspace.catalog import UnityCatalog, columns_from_delta_schema
 from emulators.workspace.catalog_records import now_ms
-from emulators.workspace.governance import table_not_found
-from emulators.workspace.grants_sql import name_parts
-from emulators.workspace.results import inline_result
+from emulators.workspace.grants_sql import IDENT, name_parts
+from emulators.workspace.local_answers import Defaults, LocalAnswer, done, table_not_found
 
-LocalAnswer = tuple[dict[str, Any], dict[str, Any]]
-Defaults = Callable[[], tuple[str | None, str | None]]
-
-_IDENT = r"(?:`(?:[^`]|``)+`|[A-Za-z_][A-Za-z0-9_]*)"
 _REPAIR = re.compile(
     r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*(?:MSCK\s+)?REPAIR\s+TABLE\s+"
-    rf"(?P<table>{_IDENT}(?:\s*\.\s*{_IDENT}){{0,2}})\s+SYNC\s+METADATA\s*;?\s*$",
+    rf"(?P<table>{IDENT}(?:\s*\.\s*{IDENT}){{0,2}})\s+SYNC\s+METADATA\s*;?\s*$",
     re.I | re.S,
 )
 
@@ -74,4 +68,4 @@ class SyncMetadata:
                     column["comment"] = comments[column["name"].lower()]
             body.update(columns=columns, updated_at=now_ms(), updated_by=record.get("created_by") or "")
             self.catalog.store.put("table", body["full_name"], body)
-        return inline_result([], [], None)
+        return done()
