@@ -4,7 +4,8 @@ principal (``w.current_user.me()`` inside the task, revoked after the run), and 
 plans are checked on the task's Spark Connect channel: a read without ``SELECT`` or a write without
 ``MODIFY`` fails the run with ``[INSUFFICIENT_PERMISSIONS]`` (pyspark's AnalysisException), grants and
 revokes take effect on the next run, and every denial is a row of ``system.access.audit``. A table's files
-by path (a Parquet file in its folder, a partition folder) are the table; a folder beside it is not.
+by path (a Parquet file in its folder, a partition folder) are the table; a folder beside it is not: it is
+decided by the external location holding it (``READ FILES``; tests/test_job_file_paths.py).
 
 The stand-in runs in-process on the port the stack gave Sail's catalog (tests/helpers/sail_workspace.py);
 only the stack's own principal (Sail's) is a metastore admin, named explicitly."""
@@ -23,7 +24,7 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import BadRequest, PermissionDenied, Unauthenticated
-from databricks.sdk.service.catalog import PermissionsChange, Privilege
+from databricks.sdk.service.catalog import AzureManagedIdentityRequest, PermissionsChange, Privilege
 from databricks.sdk.service.jobs import JobRunAs, RunResultState, SparkPythonTask, Task
 
 from emulators.stack import Stack
@@ -32,6 +33,8 @@ from tests.helpers.sail_workspace import ADMIN, CATALOG, admin_options, client_o
 
 pytestmark = pytest.mark.stack
 P = Privilege
+LAKE = "abfss://lake@devstoreaccount1.dfs.core.windows.net"
+CONNECTOR = "/subscriptions/0/resourceGroups/local/providers/Microsoft.Databricks/accessConnectors/local"
 
 TASK = textwrap.dedent(
     """
@@ -115,6 +118,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         ok(admin, f"INSERT INTO {table} VALUES (1, 'Oslo'), (2, 'Lima')")
         script = root / "task.py"
         script.write_text(TASK)
+        # external locations for the paths that are no table's (a new table's first write, a folder beside
+        # one): their READ FILES / WRITE FILES decide those paths; the tests grant what they need
+        admin.storage_credentials.create(
+            "lake_cred", azure_managed_identity=AzureManagedIdentityRequest(access_connector_id=CONNECTOR)
+        )
+        for name in ("made", "paths"):
+            admin.external_locations.create(name, f"{LAKE}/{name}", "lake_cred")
         yield World(ws, admin, alice, alice_name, sp, table, str(script), stack.connection_string)
 
 
@@ -235,8 +245,10 @@ def test_a_table_the_run_creates_is_owned_by_its_run_as(world: World):
     ok(admin, f"CREATE SCHEMA IF NOT EXISTS {schema}")
     grant(admin, "catalog", CATALOG, sp, P.USE_CATALOG)
     grant(admin, "schema", schema, sp, P.USE_SCHEMA, P.CREATE_TABLE)
+    # the first write goes to a folder that is no table's yet: the location's files privileges
+    grant(admin, "external_location", "made", sp, P.READ_FILES, P.WRITE_FILES)
     table = f"{schema}.by_job_{uuid.uuid4().hex[:6]}"
-    location = f"abfss://lake@devstoreaccount1.dfs.core.windows.net/made/{table.rsplit('.', 1)[1]}"
+    location = f"{LAKE}/made/{table.rsplit('.', 1)[1]}"
     job = make_job(admin, world, "create", JobRunAs(service_principal_name=sp), table, location)
     finished, logs = run(admin, job)
     assert finished.state.result_state == RunResultState.SUCCESS, (finished.state, logs)
@@ -244,6 +256,7 @@ def test_a_table_the_run_creates_is_owned_by_its_run_as(world: World):
     # as its owner it reads it with no SELECT granted (a get needs a privilege on the table, or ownership)
     assert client_of(world.ws, admin, sp).tables.get(table).full_name == table
     grant(admin, "schema", schema, sp, P.USE_SCHEMA, P.CREATE_TABLE, remove=True)
+    grant(admin, "external_location", "made", sp, P.READ_FILES, P.WRITE_FILES, remove=True)
 
 
 def test_a_tables_schema_needs_select_too(world: World):
@@ -320,10 +333,14 @@ def test_a_tables_files_by_path_need_select(world: World, by_city: tuple[str, st
 
 def test_a_folder_beside_a_table_is_not_the_table(world: World, by_city: tuple[str, str]):
     """``…/by_city_old`` starts with the table folder's name but is not under it: a principal with no
-    privilege on the table reads it (paths that are no table's are left alone)."""
+    privilege on the table reads it with READ FILES on the location holding it (a path that is no table's)."""
     admin, sp = world.admin, world.sp
     _, location = by_city
-    job = make_job(admin, world, "read_path", JobRunAs(service_principal_name=sp), location + "_old")
-    finished, logs = run(admin, job)
-    assert finished.state.result_state == RunResultState.SUCCESS, (finished.state, logs)
-    assert "ROWS=2" in logs, logs
+    grant(admin, "external_location", "paths", sp, P.READ_FILES)
+    try:
+        job = make_job(admin, world, "read_path", JobRunAs(service_principal_name=sp), location + "_old")
+        finished, logs = run(admin, job)
+        assert finished.state.result_state == RunResultState.SUCCESS, (finished.state, logs)
+        assert "ROWS=2" in logs, logs
+    finally:
+        grant(admin, "external_location", "paths", sp, P.READ_FILES, remove=True)

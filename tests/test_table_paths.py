@@ -8,7 +8,14 @@ import pytest
 from pyspark.sql.connect import proto
 
 from emulators.workspace.connect_proxy import PlanRecorder
-from emulators.workspace.table_paths import reaches, statement_paths, storage_key, tables_reached, text_paths
+from emulators.workspace.table_paths import (
+    is_local_path,
+    reaches,
+    statement_paths,
+    storage_key,
+    tables_reached,
+    text_paths,
+)
 
 LAKE = "abfss://lake@devstoreaccount1.dfs.core.windows.net"
 HOURLY = f"{LAKE}/silver/weather_hourly"
@@ -195,3 +202,38 @@ def test_statement_paths(sql: str, expected: dict[str, bool] | None) -> None:
 def test_text_paths_of_sql_sqlglot_cannot_parse() -> None:
     assert text_paths(f"RESTORE TABLE delta.`{HOURLY}` TO VERSION AS OF 1") == {HOURLY: True}
     assert text_paths(f"DESCRIBE HISTORY delta.`{HOURLY}` LIMIT 1") == {HOURLY: False}
+
+
+def test_a_plans_paths_that_reach_no_table_are_files() -> None:
+    """``Touched.files``: path → written, for the access check's external-location decision (issue 16); a
+    table's files are the table, never a file path."""
+    recorder = _recorder()
+    raw = "abfss://raw@devstoreaccount1.dfs.core.windows.net/weather/2024/01.csv"
+    assert recorder.touched(_read(raw, "csv")).files == {raw: False}
+    staging = "abfss://lake@devstoreaccount1.dfs.core.windows.net/_staging/batch"
+    assert recorder.touched(_write(staging)).files == {staging: True}
+    assert recorder.touched(_read(f"{HOURLY}/city_id=1")).files == {}
+    assert recorder.touched(_sql(f"SELECT * FROM csv.`{raw}`")).files == {raw: False}
+    assert recorder.touched(_sql(f"INSERT INTO delta.`{staging}` SELECT 1")).files == {staging: True}
+    recorder.commit_for(_write(staging))()  # written earlier in the task, read back: still a file path
+    assert recorder.touched(_read(staging)).files == {staging: False}
+
+
+@pytest.mark.parametrize(
+    ("path", "local"),
+    [
+        ("/tmp/x.csv", True),
+        ("spark-warehouse/t", True),
+        ("file:/tmp/x.csv", True),
+        ("file:///tmp/x.csv", True),
+        ("FILE:/tmp/x", True),
+        (f"{HOURLY}/x", False),
+        ("wasbs://raw@acct.blob.core.windows.net/x", False),
+        ("https://acct.blob.core.windows.net/raw/x", False),
+        ("az://raw/x", False),
+        ("dbfs:/tmp/x", False),
+        ("s3://bucket/x", False),
+    ],
+)
+def test_local_paths_are_the_engines_own_disk(path: str, local: bool) -> None:
+    assert is_local_path(path) is local

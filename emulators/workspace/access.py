@@ -8,6 +8,8 @@ takes effect on the next call.
 :class:`Touched` and :meth:`Access.decide_tables` are the one decision over the catalog objects a SQL
 statement (``statement_access.py``) or a job's Spark plan (``run_identity.py``) uses: both ask the same
 questions in the same order and write the same audit rows; only how a refusal reaches the client differs.
+:meth:`Access.decide_files` is the one decision over the storage paths they use that reach no table (the
+external location's ``READ FILES`` / ``WRITE FILES``), for both as well.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ from typing import Any
 
 from emulators.workspace.audit import AuditLog, Caller
 from emulators.workspace.errors import ApiError
+from emulators.workspace.path_access import ACTION as PATH_ACTION
+from emulators.workspace.path_access import containing_location
 from emulators.workspace.principals import ADMINS
 from emulators.workspace.privileges import Privileges, Securable, label
+from emulators.workspace.table_paths import is_local_path
 
 #: what both refusals say when the objects used cannot be told; the callers add Databricks' framing
 UNREADABLE = (
@@ -55,6 +60,9 @@ class Touched:
     #: the tables of ``reads``/``writes`` reached by a storage path rather than by name (``table_paths.py``):
     #: refused outright when the table has a row filter or column mask (:meth:`Access.refuse_masked_paths`)
     by_path: set[str] = field(default_factory=set)
+    #: storage paths used that reach no catalog table (raw files, a staging folder), each with whether it is
+    #: written: the external location's privileges decide them (:meth:`Access.decide_files`)
+    files: dict[str, bool] = field(default_factory=dict)
 
 
 class Access:
@@ -256,6 +264,61 @@ class Access:
             self.audit.record(caller, "generateTemporaryPathCredential", used, 403, refused.message)
             raise refused
 
+    def decide_files(
+        self,
+        caller: Caller,
+        files: Mapping[str, bool],
+        params: dict[str, Any],
+        refuse: Callable[[str], Exception],
+        driver_disk: bool = False,
+    ) -> None:
+        """Allow the paths that are no table's (``path`` → written) for ``caller``, or raise: ``READ FILES``
+        (read) or ``READ FILES`` + ``WRITE FILES`` (written) on the external location holding the path,
+        with ``refuse("Insufficient privileges: …")`` when one is missing; :class:`NoParentLocation` when no
+        external location holds it. One audit row each (``generateTemporaryPathCredential``, ``url``,
+        ``operation`` PATH_READ / PATH_READ_WRITE, ``external_location_name``, and ``params``), as
+        ``path_access.py`` decides a path credential without a table. The caller decides whether to ask at
+        all: metastore admins by name are not decided, on either channel.
+
+        Databricks: "Unity Catalog privileges and securable objects" — READ FILES "Allows a user to read files
+        directly from external location", WRITE FILES "… to write files directly to external location";
+        "External locations" (SQL reference): "A user or group with permission to use an external location
+        can access any storage path within the location's path"; Unity Catalog reaches cloud storage only
+        through external locations ("Connect to cloud object storage using Unity Catalog"), so a path in
+        none is refused with ``[NO_PARENT_EXTERNAL_LOCATION_FOR_PATH]``, the class ``path_access.py``
+        answers.
+
+        ``driver_disk`` (a job's Spark session; choice): paths on the engine's own disk — ``file:`` URLs
+        and paths without a scheme (``table_paths.is_local_path``) — are left alone. On Databricks a
+        dedicated cluster's driver disk is the cluster's "ephemeral storage attached to the driver node",
+        a place apart from the "cloud object storage" external locations govern ("Work with files on
+        Databricks"), and Unity Catalog has no securable for it. Every other URL is decided: the Azure
+        spellings ``table_paths.storage_key`` makes one place (``abfss``, ``wasbs``, ``az``, ``https``
+        to blob or dfs, Azurite's path style), and any other scheme (``s3``, ``dbfs:``), which no external
+        location here holds, is refused (fail closed). A SQL statement decides local paths too (a SQL
+        warehouse's disk is not the caller's): in no external location, they are refused."""
+        if not files:
+            return
+        locations = [body for _, body in self.privileges.store.scan("external-location")]
+        for path, written in sorted(files.items()):
+            if driver_disk and is_local_path(path):
+                continue
+            used = {"url": path, "operation": "PATH_READ_WRITE" if written else "PATH_READ", **params}
+            location = containing_location(locations, path)
+            if location is None:
+                refused = NoParentLocation(path)
+                self.audit.record(caller, PATH_ACTION, used, 400, refused.text)
+                raise refused
+            securable = self.privileges.resolve("EXTERNAL_LOCATION", location["name"])
+            used["external_location_name"] = securable.full_name
+            needs = [(securable, "READ_FILES")] + ([(securable, "WRITE_FILES")] if written else [])
+            try:
+                self.use_all(caller, PATH_ACTION, needs, used)
+            except ApiError as error:
+                if error.status == 403:
+                    raise refuse(f"Insufficient privileges: {error.message}") from None
+                raise
+
     def _create_table(self, caller: Caller, schema: str, params: dict[str, Any]) -> None:
         if (securable := self._resolve("SCHEMA", schema)) is not None:
             self.use(caller, "createTable", securable, "CREATE_TABLE", dict(params))
@@ -281,6 +344,24 @@ class MaskedPathAccess(Exception):
             "[UNAUTHORIZED_ACCESS] Unauthorized access: PERMISSION_DENIED: Path-based access to table "
             f"{full_name} with row filter or column mask not supported."
         )
+        super().__init__(self.message)
+
+
+class NoParentLocation(Exception):
+    """A storage path that no external location holds: Databricks' error class (SQLSTATE 22KD1, a data
+    exception; ``path_access.py`` answers the same class for a path credential). ``text`` is the message
+    without its class, ``message`` with it."""
+
+    error_class = "NO_PARENT_EXTERNAL_LOCATION_FOR_PATH"
+    sql_state = "22KD1"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.text = (
+            f"No parent external location was found for path '{path}'. Please create an external location "
+            "on one of the parent paths and then retry."
+        )
+        self.message = f"[{self.error_class}] {self.text}"
         super().__init__(self.message)
 
 

@@ -24,16 +24,18 @@ recorded before the stream's last message is passed on, so the job's next reques
 
 Access (issue 16): with a ``guard`` (the runner's, for a run whose principal is not a metastore admin), each
 ExecutePlanRequest is parsed once and decided before it is forwarded — :meth:`PlanRecorder.touched` gives the
-tables it reads, writes and creates with the same resolution as lineage, ``run_identity.PlanAccess`` decides
-them. A refusal ends the call as a Spark Connect server ends it for an ``AnalysisException`` (``_refuse``:
-INTERNAL with a ``google.rpc.ErrorInfo`` holding ``classes``, ``errorClass``, ``sqlState``), so unmodified
-pyspark raises ``pyspark.errors.AnalysisException``; nothing reaches the engine. Allowed requests are
+tables it reads, writes and creates with the same resolution as lineage, and the paths that reach no table,
+``run_identity.PlanAccess`` decides them. A refusal ends the call as a Spark Connect server ends it for an
+``AnalysisException`` (``connect_forwarder._refuse``: INTERNAL with a ``google.rpc.ErrorInfo`` holding
+``classes``, ``errorClass``, ``sqlState``), so unmodified pyspark raises
+``pyspark.errors.AnalysisException``; nothing reaches the engine. Allowed requests are
 forwarded as the bytes that came. Cost: ≈ 0.14 ms p50 for ``spark.table(t).count()``, ≈ 0.5 ms for a
 ``spark.sql`` INSERT … SELECT (sqlglot), measured in-process on 2026-12-07.
 
 LIMITATIONS: one session per task is assumed for temporary views (names are not keyed by session id);
 ``USE CATALOG``/``USE SCHEMA`` are not followed (unqualified names get the engine's defaults); file paths
-that are no table (raw CSV files) are left out; an operation whose ExecutePlan stream is cut and then
+that are no table (raw CSV files) are left out of lineage (the access check decides them: ``Touched.files``);
+an operation whose ExecutePlan stream is cut and then
 finished through ReattachExecute counts when the first stream ends; TLS (``use_ssl=true``) is not proxied.
 """
 
@@ -160,7 +162,9 @@ class PlanRecorder:
     # what a plan uses, before it runs (the run's privilege checks, run_identity.PlanAccess) -----------
     def touched(self, request: Any) -> Touched:
         """The catalog tables a parsed ExecutePlanRequest reads, writes and creates, resolved as lineage
-        resolves them (temporary views stand for their sources, a path for the table stored there)."""
+        resolves them (temporary views stand for their sources, a path for the table stored there), and the
+        paths it reads or writes that reach no table (``files``: raw files, a staging folder; a view's or
+        an earlier write's path is read again each time)."""
         found = Touched()
         plan = request.plan
         if plan.HasField("root"):
@@ -178,8 +182,7 @@ class PlanRecorder:
                     insert = op.table.save_method == op.SaveTable.TABLE_SAVE_METHOD_INSERT_INTO
                     (found.writes if insert else found.creates).add(table)
             elif path := op.path or op.options.get("path"):
-                found.by_path |= (tables := self._path_tables(normalize_path(path)))
-                found.writes |= tables
+                self._touch_path(found, normalize_path(path), True)
         elif kind == "write_operation_v2":
             op = command.write_operation_v2
             self._touch_reads(found, self._relation_sources(op.input))
@@ -210,8 +213,17 @@ class PlanRecorder:
 
     def _touch_reads(self, found: Touched, sources: _Sources) -> None:
         found.reads |= sources.tables
-        found.by_path |= (by_path := {t for p in sources.paths for t in self._path_tables(p)})
-        found.reads |= by_path
+        for path in sources.paths:
+            self._touch_path(found, path, False)
+
+    def _touch_path(self, found: Touched, path: str, written: bool) -> None:
+        """A path used: the tables it reaches (read or written as those tables), else a path that is no
+        table's (``found.files``: the external location's privileges decide it)."""
+        if tables := self._path_tables(path):
+            found.by_path |= tables
+            (found.writes if written else found.reads).update(tables)
+        else:
+            found.files[path] = found.files.get(path, False) or written
 
     def _touch_sql(self, found: Touched, sql: str) -> None:
         from sqlglot import exp
@@ -235,8 +247,7 @@ class PlanRecorder:
         paths = statement_paths(tree)  # <format>.`path`, read_files(…): the tables its files belong to
         found.unreadable |= paths is None  # a read_files path that cannot be told
         for path, written in (paths or {}).items():
-            found.by_path |= (tables := self._path_tables(path))
-            (found.writes if written else found.reads).update(tables)
+            self._touch_path(found, path, written)
         if not (isinstance(tree, exp.Create) and tree.args.get("exists") and self._table_known(tree)):
             found.creates_in_schema |= used.creates_in_schema  # IF NOT EXISTS of a table there: no create
             if isinstance(tree, exp.Create) and str(tree.args.get("kind") or "").upper() == "TABLE":

@@ -50,12 +50,24 @@ Path-based access to table <name> with row filter or column mask not supported."
 pyspark's ``AnalysisException`` with that error class, an audit row ``generateTemporaryPathCredential``
 (``access: path``) each (``Access.refuse_masked_paths``). By name the engine applies the policies.
 
+Paths that reach no catalog table (raw CSV files, a staging or scratch folder; ``Touched.files``) are
+decided as SQL statements decide them, by the same ``Access.decide_files``: reading needs ``READ FILES``,
+writing ``READ FILES`` + ``WRITE FILES`` on the external location holding the path, each decision an audit
+row ``generateTemporaryPathCredential`` (``url``, ``operation`` PATH_READ / PATH_READ_WRITE,
+``external_location_name``, ``job_id``/``run_id``); a missing privilege is ``[INSUFFICIENT_PERMISSIONS]
+Insufficient privileges: User does not have READ FILES on External Location '…'. SQLSTATE: 42501``, a path
+in no external location ``[NO_PARENT_EXTERNAL_LOCATION_FOR_PATH] No parent external location was found for
+path '…'. … SQLSTATE: 22KD1`` (the class and SQLSTATE statements give). Scope (choice, in
+``Access.decide_files``): cloud storage URLs are decided — every Azure spelling ``table_paths.storage_key``
+makes one place, and any other scheme, which no location here holds, refused; paths on the engine's own
+disk (``file:`` URLs, paths with no scheme: a dedicated cluster's driver-local storage, which Unity Catalog
+does not govern) are left alone. Metastore admins by name are not decided.
+
 LIMITATIONS: ``ExecutePlan`` and ``AnalyzePlan`` (a DataFrame's schema, ``explain``; its reads) are
-checked; catalog listings through the Spark session are answered by Sail with its own token. Paths that
-reach no catalog table (raw CSV files, a scratch folder) are left alone — on Databricks an external
-location's ``READ FILES`` / ``WRITE FILES`` would govern them, which is not checked here (SQL statements
-check it, ``statement_access.py``) — as are names not in the catalog (temporary views stand for the tables
-they read; an unknown name the engine answers). SQL text is read with sqlglot
+checked; catalog listings through the Spark session are answered by Sail with its own token. Names not in
+the catalog are left alone (temporary views stand for the tables and paths they read; an unknown name the
+engine answers). ``CREATE TABLE … LOCATION`` is not checked for ``CREATE EXTERNAL TABLE`` on the location,
+as statements are not (``statement_access.py``). SQL text is read with sqlglot
 (``statement_access.tables_touched``; its paths, ``read_files(…)`` too, ``table_paths.statement_paths``);
 SQL it cannot read is refused for non-admins, as statements are.
 """
@@ -67,7 +79,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from emulators.workspace.access import Access, MaskedPathAccess, Touched
+from emulators.workspace.access import Access, MaskedPathAccess, NoParentLocation, Touched
 from emulators.workspace.audit import Caller
 from emulators.workspace.errors import ApiError, invalid, permission_denied
 from emulators.workspace.principals import Directory
@@ -177,7 +189,9 @@ class PlanAccess:
         return self.principal.lower() in self.privileges.admins
 
     def check(self, touched: Touched) -> Callable[[], None] | None:
-        """Allow the plan's tables (audit rows with the job and run ids), or raise :class:`Refused`.
+        """Allow the plan's tables and the paths of it that are no table's (``touched.files``: the external
+        location's READ FILES / WRITE FILES, driver-local paths left alone; audit rows with the job and run
+        ids), or raise :class:`Refused`.
         Returns what to do once the engine has run the plan: the tables it made are owned by the run's
         principal, as Databricks makes a table's creator its owner ("Manage Unity Catalog object
         ownership") — locally the engine registers them with its own server-wide catalog token."""
@@ -187,8 +201,12 @@ class PlanAccess:
                 self.access.refuse_masked_paths(self.caller, touched, self.params)
             else:
                 self.access.decide_tables(self.caller, touched, self.params, _refused)
+                self.access.decide_files(self.caller, touched.files, self.params, _refused, driver_disk=True)
         except MaskedPathAccess as masked:
             raise Refused(masked.message, masked.error_class, masked.sql_state) from None
+        except NoParentLocation as nowhere:
+            message = f"{nowhere.message} SQLSTATE: {nowhere.sql_state}"
+            raise Refused(message, nowhere.error_class, nowhere.sql_state) from None
         return (lambda: self._own(new)) if new else None
 
     def _missing(self, name: str) -> bool:

@@ -43,8 +43,10 @@ job's Spark Connect channel decides them (``connect_proxy.py``, ``table_paths.py
   filter or column mask not supported. SQLSTATE: 42501``); a metastore admin's statement is parsed only
   when it may name a path (a backtick, ``read_files``, ``LOCATION``, ``COPY``);
 - a path that is no table's needs ``READ FILES`` (read) / ``READ FILES`` + ``WRITE FILES`` (written) on
-  the external location holding it, and is refused in none (:meth:`StatementAccess._decide_files`);
-  metastore admins are not decided;
+  the external location holding it, and is refused in none (``[NO_PARENT_EXTERNAL_LOCATION_FOR_PATH] …
+  SQLSTATE: 22KD1``): ``Access.decide_files``, the decision a job's Spark session gets too (there
+  driver-local paths are left alone; a statement's local path is in no location and refused); metastore
+  admins are not decided;
 - ``CREATE TABLE … LOCATION`` over another table's files fails for everyone with Databricks'
   ``LOCATION_OVERLAP`` (:meth:`StatementAccess._refuse_overlap`).
 
@@ -68,14 +70,12 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from emulators.workspace.access import Access, MaskedPathAccess, Touched
+from emulators.workspace.access import Access, MaskedPathAccess, NoParentLocation, Touched
 from emulators.workspace.audit import Caller
 from emulators.workspace.errors import ApiError
 from emulators.workspace.governance import SqlStatementError
 from emulators.workspace.grants_sql import name_parts
 from emulators.workspace.lineage import _full_name, _target_table
-from emulators.workspace.path_access import ACTION as PATH_ACTION
-from emulators.workspace.path_access import containing_location
 from emulators.workspace.sync_metadata import repaired_table
 from emulators.workspace.table_paths import is_file_table, statement_paths, tables_at_path, text_paths
 
@@ -219,10 +219,9 @@ class StatementAccess:
             touched = tables_touched(sql, defaults, tree)
             if touched is None or paths is None:  # sqlglot cannot read it: fail closed
                 touched = Touched(unreadable=True)
-        files: dict[str, bool] = {}  # the paths that reach no table: the external location's privileges
         for path, written in (paths or {}).items():  # a path at or under a table's location is the table
-            if not (tables := self.tables_at(path)):
-                files[path] = written
+            if not (tables := self.tables_at(path)):  # no table's: the external location's privileges
+                touched.files[path] = written
             touched.by_path |= tables
             (touched.writes if written else touched.reads).update(tables)
         try:
@@ -231,44 +230,14 @@ class StatementAccess:
             else:
                 special = {AUDIT_TABLE: lambda: self._audit_table(caller, statement)}
                 self.access.decide_tables(caller, touched, statement, insufficient, special)
-                self._decide_files(caller, files, statement)
+                self.access.decide_files(caller, touched.files, statement, insufficient)
         except MaskedPathAccess as masked:
             text = masked.message.removeprefix(f"[{masked.error_class}] ")
             raise SqlStatementError(masked.error_class, text, masked.sql_state) from None
+        except NoParentLocation as nowhere:
+            raise SqlStatementError(nowhere.error_class, nowhere.text, nowhere.sql_state) from None
         self._refuse_overlap(caller, tree, defaults, statement)
         return None
-
-    def _decide_files(self, caller: Caller, files: dict[str, bool], statement: dict[str, str]) -> None:
-        """Paths that are no table's: ``READ FILES`` (read) or ``READ FILES`` + ``WRITE FILES`` (written) on
-        the external location holding the path ("Unity Catalog privileges and securable objects": READ
-        FILES "Allows a user to read files directly from external location", WRITE FILES "… to write files
-        directly to external location"; "External locations": "A user or group with permission to use an
-        external location can access any storage path within the location's path"), as
-        ``path_access.py`` decides a path credential without a table. A path in no external location is
-        refused (Unity Catalog reaches cloud storage only through external locations, "Connect to cloud
-        object storage using Unity Catalog"): ``[NO_PARENT_EXTERNAL_LOCATION_FOR_PATH]``, the class
-        ``path_access.py`` answers. One audit row each (``generateTemporaryPathCredential``)."""
-        locations = [body for _, body in self.privileges.store.scan("external-location")]
-        for path, written in sorted(files.items()):
-            operation = "PATH_READ_WRITE" if written else "PATH_READ"
-            params = {"url": path, "operation": operation, **statement}
-            location = containing_location(locations, path)
-            if location is None:
-                message = (
-                    f"No parent external location was found for path '{path}'. Please create an external "
-                    "location on one of the parent paths and then retry."
-                )
-                self.access.audit.record(caller, PATH_ACTION, params, 400, message)
-                raise SqlStatementError("NO_PARENT_EXTERNAL_LOCATION_FOR_PATH", message, "22KD1")
-            securable = self.privileges.resolve("EXTERNAL_LOCATION", location["name"])
-            params["external_location_name"] = securable.full_name
-            needs = [(securable, "READ_FILES")] + ([(securable, "WRITE_FILES")] if written else [])
-            try:
-                self.access.use_all(caller, PATH_ACTION, needs, params)
-            except ApiError as error:
-                if error.status == 403:
-                    raise insufficient(f"Insufficient privileges: {error.message}") from None
-                raise
 
     def _refuse_overlap(self, caller: Caller, tree: Any, defaults: Defaults, params: dict[str, str]) -> None:
         """``CREATE TABLE … LOCATION`` at, under or above another table's location fails for everyone: "Tables

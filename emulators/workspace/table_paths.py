@@ -55,6 +55,7 @@ _AZURE_SCHEMES = {"abfs", "abfss", "wasb", "wasbs"}
 _ACCOUNTLESS_SCHEMES = {"az", "azure", "adl"}
 _AZURE_HOST = re.compile(r"^(?P<account>[a-z0-9]+)\.(?:blob|dfs)\.core\.windows\.net$")
 _URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<netloc>[^/]*)(?P<path>.*)$")
+_SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*):")
 _GLOB = re.compile(r"[*?\[{]")
 _BRACES = re.compile(r"\{([^{}]*)\}")
 
@@ -148,6 +149,14 @@ SQL_FILE_FORMATS = frozenset({"delta", "parquet", "csv", "json", "orc", "avro", 
 FILE_FUNCTIONS = frozenset({"read_files"})
 _SHOWS = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*(?:SHOW|DESCRIBE|DESC|LIST|EXPLAIN)\b", re.I | re.S)
 _COMMAND_PATH = re.compile(rf"\b(?:{'|'.join(SQL_FILE_FORMATS)})\s*\.\s*`((?:[^`]|``)+)`", re.I)
+
+
+def is_local_path(path: str) -> bool:
+    """Whether ``path`` names the engine's own disk: a ``file:`` URL (``file:/…``, ``file:///…``) or a
+    path with no scheme at all (``/tmp/x``, ``spark-warehouse/t``). Any ``scheme:`` other than ``file``
+    (``abfss://``, ``https://``, ``dbfs:/``, ``s3://``) is not local (``access.Access.decide_files``)."""
+    match = _SCHEME.match((path or "").strip())
+    return match is None or match["scheme"].lower() == "file"
 
 
 def is_file_table(table: object) -> bool:
