@@ -308,11 +308,13 @@ def apply_access(
     lookup: bundle_access.Lookup | None = None,
     create_missing: bool = True,
 ) -> list[str]:
-    """The bundle's grants on its catalog and schemas and its secret scopes' ACLs, for principals that
-    exist. ``create_missing``: make a missing catalog, schema or scope (False where another step makes them,
-    as the Azure deploy makes the catalog with its managed location and a Key Vault-backed scope)."""
+    """The metastore's external data access (:func:`bundle_access.ensure_external_access`), the bundle's
+    grants on its catalog and schemas and its secret scopes' ACLs, for principals that exist.
+    ``create_missing``: make a missing catalog, schema or scope (False where another step makes them, as the
+    Azure deploy makes the catalog with its managed location and a Key Vault-backed scope)."""
     securables = load_catalog_resources(target, overrides, BUNDLE_ROOT, lookup)
-    changed = bundle_access.apply_catalog_resources(w, securables, create_missing)
+    changed = bundle_access.ensure_external_access(w)
+    changed += bundle_access.apply_catalog_resources(w, securables, create_missing)
     resolve = _resolver(target, overrides, BUNDLE_ROOT, lookup)
     scopes = {
         k: resolve(v) for _, r in _resources(BUNDLE_ROOT) for k, v in (r.get("secret_scopes") or {}).items()

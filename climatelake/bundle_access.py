@@ -21,6 +21,12 @@ Choice: a deploy is authoritative **per declared principal** — privileges give
 principal the bundle does not name are left alone (Terraform's ``databricks_grants``, which Asset Bundles
 use, replaces all grants of the securable; here an operator's ad-hoc grant to a person survives a deploy).
 A second deploy with nothing changed makes no write.
+
+:func:`ensure_external_access` turns on the metastore's external data access, which Asset Bundles do not
+manage either: the bronze and employees jobs ask Unity Catalog for temporary path credentials, and
+Databricks vends them only when ``external_access_enabled`` is true (false by default; REST reference,
+"Generate a temporary path credential"). Only a metastore admin may change it; a deployer who is not one
+gets a message naming the step instead of jobs that fail later.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from typing import Any
 
 import yaml
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.errors import NotFound
+from databricks.sdk.errors import NotFound, PermissionDenied
 from databricks.sdk.service.catalog import AzureManagedIdentityRequest, PermissionsChange, Privilege
 from databricks.sdk.service.workspace import AclPermission
 
@@ -159,6 +165,25 @@ def apply_catalog_resources(
         if changes:
             w.grants.update(securable.kind, securable.full_name, changes=changes)
     return changed
+
+
+def ensure_external_access(w: WorkspaceClient) -> list[str]:
+    """The metastore's external data access on (see the module docstring); returns what changed. Raises
+    ``RuntimeError`` with the step to take when the caller may not change it."""
+    metastore_id = w.metastores.current().metastore_id or ""
+    current = w.metastores.get(metastore_id)
+    if current.external_access_enabled:
+        return []
+    try:
+        w.metastores.update(metastore_id, external_access_enabled=True)
+    except PermissionDenied as error:
+        raise RuntimeError(
+            f"the metastore {current.name or metastore_id} does not allow external data access, which the "
+            "bronze and employees jobs need for temporary path credentials, and only a metastore admin may "
+            "turn it on: Catalog > Metastore > Details > External data access, or "
+            f"w.metastores.update('{metastore_id}', external_access_enabled=True) ({error})"
+        ) from None
+    return [f"metastore {current.name or metastore_id}: external data access enabled"]
 
 
 def apply_secret_scopes(w: WorkspaceClient, scopes: dict[str, Any], create_missing: bool = True) -> list[str]:

@@ -24,8 +24,11 @@ creates or updates, idempotently and through databricks-sdk:
    function (``<AZURE_FUNCTION_APP_URL>/api/job-events?code=<function key>``; the key comes from
    ``CLIMATELAKE_JOB_EVENTS_KEY``, e.g. ``az functionapp function keys list -g <group> -n <app>
    --function-name job_events --query default -o tsv``);
-6. the bundle's grants on the catalog and schemas and the scope's ACLs (``resources/unity_catalog.yml``,
-   :func:`climatelake.bundle.apply_access`), to the principals of step 0 by application ID;
+6. the metastore's external data access turned on (the jobs' temporary path credentials need it; a
+   metastore admin's step — anyone else gets a message saying so,
+   :func:`climatelake.bundle_access.ensure_external_access`), then the bundle's grants on the catalog and
+   schemas and the scope's ACLs (``resources/unity_catalog.yml``, :func:`climatelake.bundle.apply_access`),
+   to the principals of step 0 by application ID;
 7. the bundle: its wheel built (``databricks.yml`` artifacts), its files and the wheel uploaded where
    ``databricks bundle deploy`` puts them (``~/.bundle/climatelake/<target>/files`` and ``…/artifacts``,
    :mod:`climatelake.workspace_sync`) and its jobs created or reset (:func:`climatelake.bundle.deploy_jobs`),
@@ -407,6 +410,10 @@ class PlanRecorder:
         if method == "GET":
             if path.endswith("/Me"):
                 return {"userName": "<you>"}
+            if path.endswith("/current-metastore-assignment"):
+                return {"metastore_id": "<id of the workspace's metastore>", "workspace_id": 0}
+            if "/unity-catalog/metastores/" in path:  # a new metastore: external data access off
+                return {"metastore_id": path.rsplit("/", 1)[-1], "external_access_enabled": False}
             if path.endswith(_LISTS) or "/permissions/" in path:  # grants, job permissions: none yet
                 return {}
             raise NotFound(f"plan: {path} is taken as missing")
@@ -452,6 +459,7 @@ def plan_workspace(recorder: PlanRecorder) -> Any:
         "groups": iam.GroupsAPI,
         "service_principals": iam.ServicePrincipalsAPI,
         "grants": uc.GrantsAPI,
+        "metastores": uc.MetastoresAPI,
     }
     return SimpleNamespace(**{k: _Recorded(cls(recorder), k, recorder) for k, cls in services.items()})
 

@@ -136,6 +136,11 @@ def test_plan_prints_every_call_and_makes_none(
         # the bundle's grants on the raw location the deploy made (the jobs' path credentials)
         "w.grants.update: PATCH /api/2.1/unity-catalog/permissions/external_location/climatelake_raw",
         '"add": ["EXTERNAL_USE_LOCATION", "READ_FILES", "WRITE_FILES"]',
+        # the jobs' by-path files in the lake (staging, a table's first write) and the request exports
+        "w.grants.update: PATCH /api/2.1/unity-catalog/permissions/external_location/climatelake_lake",
+        '"add": ["CREATE_EXTERNAL_TABLE", "READ_FILES", "WRITE_FILES"]',
+        "w.grants.update: PATCH /api/2.1/unity-catalog/permissions/external_location/climatelake_results",
+        '"add": ["READ_FILES", "WRITE_FILES"]',
         "w.secrets.put_acl: POST /api/2.0/secrets/acls/put",
         '"service_principal_name": "<application id of climatelake-jobs>"',  # the jobs' run_as
     ):
@@ -218,11 +223,13 @@ def test_deploy_creates_the_objects_and_a_second_run_writes_nothing(
     assert {"MODIFY", "CREATE_TABLE"} <= bronze[jobs_sp]
     assert held("schema", "climatelake.results")[FUNCTIONS_IDENTITY] >= {"SELECT", "MODIFY", "MANAGE"}
     assert held("catalog", "climatelake")[GATEWAY_IDENTITY] == {"USE_CATALOG"}
-    # the jobs' path credentials on raw (listing, deleting ingested files); nothing on the other locations
+    # the jobs' path credentials on raw (listing, deleting ingested files) and its raw files by path; their
+    # files by path in the lake (staging, a table's first write, registering it) and the request exports
     raw = held("external_location", "climatelake_raw")
     assert raw == {jobs_sp: {"EXTERNAL_USE_LOCATION", "READ_FILES", "WRITE_FILES"}}
-    for other in ("climatelake_lake", "climatelake_results"):
-        assert held("external_location", other) == {}
+    lake = held("external_location", "climatelake_lake")
+    assert lake == {jobs_sp: {"READ_FILES", "WRITE_FILES", "CREATE_EXTERNAL_TABLE"}}
+    assert held("external_location", "climatelake_results") == {jobs_sp: {"READ_FILES", "WRITE_FILES"}}
     acls = {a.principal: a.permission.value for a in w.secrets.list_acls("climatelake")}
     assert (acls[GATEWAY_IDENTITY], acls[jobs_sp]) == ("READ", "WRITE")
     assert FUNCTIONS_IDENTITY not in acls
@@ -324,11 +331,22 @@ def test_the_plan_is_what_a_run_on_an_empty_workspace_sends(
     assert cli.main(["deploy", "--target", "azure", "--azd-env", str(tmp_path / "azd.env")]) == 0
     sent = [r for r in requests.seen if r[1] != "/.well-known/databricks-config"]  # the SDK's own probe
 
+    metastore_id = ws.client().metastores.current().metastore_id
+
     def job_ids_out(calls: list[tuple[str, str]]) -> list[tuple[str, str]]:  # the plan numbers new jobs 1, 2…
         return [
-            (method, re.sub(r"/permissions/jobs/\d+", "/permissions/jobs/<id>", path))
+            (
+                method,
+                re.sub(r"/permissions/jobs/\d+", "/permissions/jobs/<id>", path).replace(
+                    metastore_id, "<id of the workspace's metastore>"
+                ),
+            )
             for method, path in calls
         ]
 
     assert len(planned) > 40 and job_ids_out(planned) == job_ids_out(sent)
     assert ("PATCH", "/api/2.0/permissions/jobs/<id>") in job_ids_out(sent)  # the request job's permissions
+    # the metastore's external data access is turned on (the jobs' path credentials need it)
+    enabled = ("PATCH", "/api/2.1/unity-catalog/metastores/<id of the workspace's metastore>")
+    assert enabled in job_ids_out(sent)
+    assert ws.client().metastores.get(metastore_id).external_access_enabled

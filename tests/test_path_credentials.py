@@ -7,8 +7,6 @@ external location, never managed storage; ``EXTERNAL_USE_LOCATION`` always, then
 
 from __future__ import annotations
 
-import base64
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,8 +23,8 @@ from databricks.sdk.service.catalog import (
 )
 
 from emulators.workspace.path_access import containing_location
-from emulators.workspace.testing import PRINCIPAL, InProcessWorkspace
-from tests.helpers.people import audit_rows, make_people
+from emulators.workspace.testing import PRINCIPAL
+from tests.helpers.people import AccessWorld, make_people, signing_workspace
 
 P = Privilege
 ACCOUNT = "devstoreaccount1"
@@ -38,11 +36,7 @@ READ, WRITE, CREATE = PathOperation.PATH_READ, PathOperation.PATH_READ_WRITE, Pa
 
 
 @dataclass
-class World:
-    ws: InProcessWorkspace
-    admin: WorkspaceClient
-    clients: dict[str, WorkspaceClient]
-    names: dict[str, str]
+class World(AccessWorld):
     catalog: str
 
     def path(self, who: str, url: str, operation: PathOperation):
@@ -65,12 +59,10 @@ def _change(w: WorkspaceClient, kind: str, name: str, principal: str, how: str, 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    key = base64.b64encode(os.urandom(64)).decode()  # any key: the SAS is signed, never used here
-    ws = InProcessWorkspace(
-        Path(tmp_path_factory.mktemp("path-credentials")),
-        storage_connection_string=f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={key}",
-    ).start()
+    ws = signing_workspace(Path(tmp_path_factory.mktemp("path-credentials")), ACCOUNT)
     admin = ws.client()
+    # off by default, as on Databricks (tests/test_metastore.py): the deploy's step, by the metastore admin
+    admin.metastores.update(admin.metastores.current().metastore_id, external_access_enabled=True)
     people = make_people(ws, "readers")
     names = people.names
     admin.storage_credentials.create(
@@ -243,7 +235,7 @@ def test_refusals_are_in_the_audit_log(world: World):
         world.path("carol", f"{FILES}/audited", READ)
     with pytest.raises(BadRequest):
         world.path("carol", f"abfss://other@{ACCOUNT}.dfs.core.windows.net/audited", WRITE)
-    rows = audit_rows(world.admin, action_name="generateTemporaryPathCredential")
+    rows = world.audit(action_name="generateTemporaryPathCredential")
     mine = [r for r in rows if r["user_identity"]["email"] == world.names["carol"]]
     refused = {
         (r["request_params"]["url"], r["request_params"]["operation"], r["response"]["status_code"])

@@ -82,6 +82,8 @@ class SpecCheckedSession(requests.Session):
 @pytest.fixture()
 def workspace(tmp_path: Path) -> Iterator[InProcessWorkspace]:
     ws = InProcessWorkspace(tmp_path / "ws", storage_connection_string=DEV_CONNECTION).start()
+    admin = ws.client()  # external data access: off by default, as on Databricks (tests/test_metastore.py)
+    admin.metastores.update(admin.metastores.current().metastore_id, external_access_enabled=True)
     yield ws
     ws.stop()
 

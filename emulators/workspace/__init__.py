@@ -113,7 +113,9 @@ LIMITATIONS:
 - Vended credentials are a service SAS for the whole container (Azurite has no user delegation keys for
   shared-key accounts, nor directory-scoped SAS); the field is still ``azure_user_delegation_sas``.
 - Table update changes ``owner``/``comment`` only; functions cannot be updated; no models,
-  ``/credentials``, metastore summary (501); storage credentials are not checked against Azure
+  ``/credentials``; one metastore (``metastore.py``: get, summary, current assignment, update of
+  ``external_access_enabled`` — off by default, so no temporary path credential is vended until a metastore
+  admin turns it on, as on Databricks); storage credentials are not checked against Azure
   (limits in ``catalog_external.py``). Delta Sharing: limits in
   docs/delta-sharing.md (parquet responses only, tables only, token recipients only).
 - Lineage: from SQL statements and job runs (table level for DataFrame writes; column level for SQL

@@ -36,8 +36,10 @@ and always ``EXTERNAL_USE_LOCATION`` on the location, first. Metastore admins pa
 everywhere in the stand-in (``privileges.py``), not steps 1–2. Every decision is one audit row
 (``generateTemporaryPathCredential``, ``url`` and ``operation``), refusals with their status.
 
-LIMITATIONS: the metastore's ``external_access_enabled`` flag (which Databricks requires to be true) is not
-modelled: the local metastore behaves as if it were enabled. External volumes' paths are decided by the
+Before all of it, the metastore must allow external data access (``external_access_enabled``, false until a
+metastore admin turns it on: ``metastore.py``), else 403 ``PERMISSION_DENIED`` for everyone, admins too.
+
+LIMITATIONS: External volumes' paths are decided by the
 location's privileges, not the volume's. ``dry_run`` is accepted and ignored.
 """
 
@@ -103,6 +105,11 @@ def authorize_path_credential(ws: Any, caller: Caller, url: str, operation: str)
     params = {"url": url, "operation": operation}
     if operation not in OPERATIONS:
         raise invalid(f"Unsupported operation '{operation}'.")
+    try:  # the metastore must allow external data access at all (``metastore.py``)
+        ws.metastore.refuse_unless_external_access()
+    except ApiError as error:
+        ws.access.audit.record(caller, ACTION, params, error.status, error.message)
+        raise
     location = containing_location(ws.external_storage.list_locations(), url)
     if location is None:
         raise _refuse(

@@ -35,6 +35,7 @@ from emulators.workspace.job_acls import JobAcls
 from emulators.workspace.jobs import Jobs
 from emulators.workspace.lineage import JobLineage, Lineage, answer_system_table
 from emulators.workspace.managed_ddl import ManagedTableDdl
+from emulators.workspace.metastore import Metastore
 from emulators.workspace.notification_destinations import NotificationDestinations
 from emulators.workspace.openlineage import OpenLineageEmitter
 from emulators.workspace.principals import Directory
@@ -158,6 +159,7 @@ class Workspace:
         )
         self.audit = AuditLog(RecordStore(config.data_dir / "audit.sqlite"))
         self.access = Access(self.privileges, self.audit)
+        self.metastore = Metastore(self.store, config.managed_root, self.privileges.is_admin)
         # job runs act as their job's run_as principal: its checked setting, its run tokens, plan checks
         self.jobs.run_as = lambda settings, caller: resolve_run_as(
             settings, caller, self.principals, self.access.is_workspace_admin

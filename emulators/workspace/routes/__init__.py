@@ -8,6 +8,7 @@ from emulators.workspace.routes.delta_sharing import delta_sharing_api
 from emulators.workspace.routes.jobs import jobs_api
 from emulators.workspace.routes.lineage import lineage_api
 from emulators.workspace.routes.local import local_api
+from emulators.workspace.routes.metastores import metastores_api
 from emulators.workspace.routes.notification_destinations import notification_destinations_api
 from emulators.workspace.routes.permissions import permissions_api
 from emulators.workspace.routes.scim import scim_api, tokens_api
@@ -22,6 +23,7 @@ BLUEPRINTS = (
     uc,
     uc_credentials_v20,
     uc_external,
+    metastores_api,
     notification_destinations_api,
     workspace_files_api,
     permissions_api,
