@@ -110,6 +110,36 @@ def test_only_the_jobs_get_path_credentials_for_the_raw_files(stack: Stack, admi
             )
 
 
+def test_the_jobs_files_by_path_are_decided_and_allowed(stack: Stack, admin: WorkspaceClient):
+    """The bundle grants the jobs exactly what their Spark sessions' paths that are no table's need (issue
+    16): READ FILES on raw (the ingest's CSV files), READ FILES + WRITE FILES on the lake (silver's staging
+    folder, a table's first write; CREATE EXTERNAL TABLE there too) and on results (the request exports).
+    The bootstrap's ingest ran with each such path decided for the jobs' principal and none refused."""
+    jobs_sp = _application_id(admin, JOBS_SP)
+
+    def held(name: str) -> dict[str, set[str]]:
+        listing = admin.grants.get("external_location", name).privilege_assignments or []
+        return {a.principal: {p.value for p in a.privileges or []} for a in listing}
+
+    assert held("climatelake_lake") == {jobs_sp: {"READ_FILES", "WRITE_FILES", "CREATE_EXTERNAL_TABLE"}}
+    assert held("climatelake_results") == {jobs_sp: {"READ_FILES", "WRITE_FILES"}}
+    rows = ok(
+        admin,
+        "SELECT request_params['url'], request_params['operation'], response.status_code, "
+        "request_params['external_location_name'] FROM system.access.audit "
+        f"WHERE user_identity.email = '{jobs_sp}' AND action_name = 'generateTemporaryPathCredential' "
+        "AND request_params['run_id'] IS NOT NULL",
+    )
+    assert rows and {r[2] for r in rows} == {"200"}, [r for r in rows if r[2] != "200"]
+    account = stack.settings().storage_account
+    raw, lake = f"abfss://raw@{account}.dfs.core.windows.net/", f"abfss://lake@{account}.dfs.core.windows.net"
+    read_raw = [u for u, o, _, where in rows if o == "PATH_READ" and where == "climatelake_raw"]
+    assert read_raw and all(u.startswith(raw) for u in read_raw), rows
+    staging = f"{lake}/_staging/silver_weather_batch"
+    assert [staging, "PATH_READ_WRITE", "200", "climatelake_lake"] in rows, rows
+    assert [staging, "PATH_READ", "200", "climatelake_lake"] in rows, rows
+
+
 def test_principal_by_layer_matrix(admin: WorkspaceClient):
     """Effective privileges, inherited from the bundle's schema grants (and USE CATALOG on the catalog)."""
     jobs, gateway, functions = (_application_id(admin, n) for n in (JOBS_SP, GATEWAY_SP, FUNCTIONS_SP))
