@@ -18,6 +18,7 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import PermissionDenied
 from databricks.sdk.service.catalog import AzureManagedIdentityRequest, PermissionsChange, Privilege
 
+from emulators.workspace.local_answers import SqlStatementError
 from emulators.workspace.testing import InProcessWorkspace
 from tests.helpers.people import People, audit_rows, make_people
 
@@ -28,6 +29,7 @@ CONNECTOR = "/subscriptions/0/resourceGroups/local/providers/Microsoft.Databrick
 
 @dataclass
 class World:
+    ws: InProcessWorkspace
     admin: WorkspaceClient
     people: People
     location: str
@@ -71,7 +73,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     admin.schemas.update(f"{catalog}.s", owner=names["bob"])  # bob owns the schema
     _grant(admin, "catalog", catalog, names["carol"], P.MANAGE)  # carol manages the catalog
     try:
-        yield World(admin, people, location, catalog)
+        yield World(ws, admin, people, location, catalog)
     finally:
         ws.stop()
 
@@ -125,3 +127,28 @@ def test_external_use_schema_is_granted_by_the_catalog_owner_only(world: World) 
     _grant(clients["bob"], "schema", schema, names["stewards"], P.USE_SCHEMA)  # the owner grants the rest
     _grant(clients["alice"], "schema", schema, names["stewards"], P.EXTERNAL_USE_SCHEMA)
     assert _direct(world.admin, "schema", schema, names["stewards"]) == {"USE_SCHEMA", "EXTERNAL_USE_SCHEMA"}
+
+
+def test_sql_grant_follows_the_same_rule(world: World) -> None:
+    """``GRANT … ON EXTERNAL LOCATION`` as the SQL statements' local answer decides it (the in-process
+    workspace has no SQL engine; the statement is handed to the same ``grants_sql`` answer a statement
+    reaches): the same rule, Databricks' SQL error."""
+    names = world.people.names
+    grants_sql = world.ws.app.extensions["workspace"].grants_sql
+    statement = f"GRANT EXTERNAL USE LOCATION ON EXTERNAL LOCATION {world.location} TO `{names['carol']}`"
+
+    def run(who: str):
+        record = {"created_by": names[who], "statement_id": str(uuid.uuid4()), "statement": statement}
+        return grants_sql.answer(record, lambda: (None, None))
+
+    with pytest.raises(SqlStatementError, match="ownership of External Location") as refused:
+        run("bob")
+    assert refused.value.message.startswith("[PERMISSION_DENIED] User does not have ownership of External")
+    assert refused.value.sql_state == "42501"
+    assert "EXTERNAL_USE_LOCATION" not in _direct(
+        world.admin, "external_location", world.location, names["carol"]
+    )
+    run("alice")
+    assert "EXTERNAL_USE_LOCATION" in _direct(
+        world.admin, "external_location", world.location, names["carol"]
+    )

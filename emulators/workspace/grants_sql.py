@@ -217,13 +217,14 @@ class GrantsSql:
             "securable_full_name": securable.full_name,
             "changes": json.dumps(changes, sort_keys=True),
         }
+        caller = self._caller(record)
         try:
             self.access.manage(
-                self._caller(record),
+                caller,
                 "updatePermissions",
                 securable,
                 params,
-                lambda: self.privileges.update(securable, changes),
+                lambda: self.privileges.update(securable, changes, grantor=caller.principal),
             )
         except ApiError as error:
             raise sql_error(error, securable.type, securable.full_name) from None
