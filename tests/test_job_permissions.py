@@ -17,21 +17,14 @@ from databricks.sdk.errors import InvalidParameterValue, PermissionDenied
 from databricks.sdk.service import jobs
 
 from emulators.workspace.testing import PRINCIPAL, InProcessWorkspace
-from tests.helpers.people import audit_rows, make_people
+from tests.helpers.people import AccessWorld, make_people
 
 Level = jobs.JobPermissionLevel
 
 
 @dataclass
-class World:
-    ws: InProcessWorkspace
-    admin: WorkspaceClient
-    clients: dict[str, WorkspaceClient]
-    names: dict[str, str]
+class World(AccessWorld):
     script: str
-
-    def audit(self, **query: str) -> list[dict]:
-        return audit_rows(self.admin, **query)
 
     def job(self, owner: str, name: str = "") -> int:
         """A job made by ``owner`` (``admin`` or a user of ``clients``), so the owner is its creator."""

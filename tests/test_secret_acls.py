@@ -8,7 +8,6 @@ import base64
 import json
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -17,20 +16,10 @@ from databricks.sdk.errors import BadRequest, NotFound, PermissionDenied
 from databricks.sdk.service.workspace import AclItem, AclPermission
 
 from emulators.workspace.testing import PRINCIPAL, InProcessWorkspace
-from tests.helpers.people import audit_rows, make_people
+from tests.helpers.people import AccessWorld as World
+from tests.helpers.people import make_people
 
 VALUE = "s3cr3t-" + uuid.uuid4().hex  # must never appear in the audit log
-
-
-@dataclass
-class World:
-    ws: InProcessWorkspace
-    admin: WorkspaceClient
-    clients: dict[str, WorkspaceClient]
-    names: dict[str, str]
-
-    def audit(self, **query: str) -> list[dict]:
-        return audit_rows(self.admin, **query)
 
 
 @pytest.fixture(scope="module")

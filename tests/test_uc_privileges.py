@@ -4,9 +4,7 @@ lists and temporary table credentials, ownership, and the audit rows of every de
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,19 +20,16 @@ from databricks.sdk.service.catalog import (
     VolumeOperation,
     VolumeType,
 )
-from databricks.sdk.service.iam import ComplexValue, Patch, PatchOp, PatchSchema
+from databricks.sdk.service.iam import Patch, PatchOp, PatchSchema
 
 from emulators.workspace.testing import PRINCIPAL, InProcessWorkspace
+from tests.helpers.people import AccessWorld, audit_rows, make_people, signing_workspace, token_for
 
 P = Privilege
 
 
 @dataclass
-class World:
-    ws: InProcessWorkspace
-    admin: WorkspaceClient
-    clients: dict[str, WorkspaceClient]
-    names: dict[str, str]
+class World(AccessWorld):
     ids: dict[str, str]
 
     def table_id(self, full_name: str) -> str:
@@ -56,35 +51,14 @@ def _table(w: WorkspaceClient, full_name: str) -> None:
     w.api_client.do("POST", "/api/2.1/unity-catalog/tables", body=body)
 
 
-def _token_for(ws: InProcessWorkspace, principal: str) -> str:
-    """A user's token from the stand-in's control plane (on Databricks a user signs in)."""
-    answer = ws.client().api_client.do("POST", "/api/2.0/local/tokens", body={"principal": principal})
-    return answer["token_value"]
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    key = base64.b64encode(os.urandom(64)).decode()  # any key: the SAS is signed, never used here
-    ws = InProcessWorkspace(
-        Path(tmp_path_factory.mktemp("uc-privileges")),
-        storage_connection_string=f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={key}",
-    ).start()
+    ws = signing_workspace(Path(tmp_path_factory.mktemp("uc-privileges")))
     admin = ws.client()
-    suffix = uuid.uuid4().hex[:6]
-    names = {k: f"{k}-{suffix}@example.com" for k in ("alice", "bob", "carol")}
-    ids = {k: admin.users.create(user_name=v).id for k, v in names.items()}
-    etl = admin.service_principals.create(display_name=f"etl-{suffix}")
+    people = make_people(ws, outer="analysts")  # groups of groups: bob ∈ juniors ∈ analysts
+    names, ids = people.names, people.ids
+    etl = admin.service_principals.create(display_name=f"etl-{uuid.uuid4().hex[:6]}")
     names["etl"], ids["etl"] = etl.application_id, etl.id
-    # groups of groups: bob ∈ juniors ∈ analysts
-    juniors = admin.groups.create(display_name=f"juniors-{suffix}", members=[ComplexValue(value=ids["bob"])])
-    analysts = admin.groups.create(display_name=f"analysts-{suffix}")
-    admin.groups.patch(
-        analysts.id,
-        operations=[Patch(op=PatchOp.ADD, path="members", value=[{"value": juniors.id}])],
-        schemas=[PatchSchema.URN_IETF_PARAMS_SCIM_API_MESSAGES_2_0_PATCH_OP],
-    )
-    names["analysts"], ids["analysts"] = analysts.display_name, analysts.id
-    names["juniors"], ids["juniors"] = juniors.display_name, juniors.id
 
     admin.catalogs.create(name="sales")
     admin.catalogs.create(name="hr")
@@ -104,7 +78,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     obo = admin.token_management.create_obo_token(
         application_id=names["etl"], comment="etl", lifetime_seconds=600
     )
-    clients = {k: ws.client(_token_for(ws, names[k])) for k in ("alice", "bob", "carol")}
+    clients = people.clients
     clients["etl"] = ws.client(obo.token_value)
     yield World(ws, admin, clients, names, ids)
     ws.stop()
@@ -268,7 +242,7 @@ def test_only_owners_managers_and_admins_change_grants_and_owners(world: World):
     admin, alice = world.admin, world.clients["alice"]
     dave_name = f"dave-{uuid.uuid4().hex[:6]}@example.com"
     admin.users.create(user_name=dave_name)
-    dave = world.ws.client(_token_for(world.ws, dave_name))
+    dave = world.ws.client(token_for(world.ws, dave_name))
     admin.schemas.create(name="ops", catalog_name="sales")
     _table(admin, "sales.ops.ledger")
     with pytest.raises(PermissionDenied):
@@ -391,7 +365,7 @@ def test_principals_grants_and_audit_survive_a_restart(tmp_path: Path):
     try:
         admin = ws.client()
         admin.users.create(user_name="erin@example.com")
-        token = _token_for(ws, "erin@example.com")
+        token = token_for(ws, "erin@example.com")
         admin.catalogs.create(name="kept")
         _grant(admin, "catalog", "kept", "erin@example.com", P.USE_CATALOG)
     finally:
@@ -402,7 +376,7 @@ def test_principals_grants_and_audit_survive_a_restart(tmp_path: Path):
         assert erin.current_user.me().user_name == "erin@example.com"
         assert erin.catalogs.get("kept").name == "kept"
         query = {"action_name": "updatePermissions"}
-        rows = ws.client().api_client.do("GET", "/api/2.0/local/audit", query=query)["rows"]
+        rows = audit_rows(ws.client(), **query)
         assert [r["request_params"]["securable_full_name"] for r in rows] == ["kept"]
     finally:
         ws.stop()
